@@ -1,0 +1,1 @@
+"""mailhops: a test harness for mail forwarding chains."""

@@ -1,0 +1,67 @@
+"""Command line: `python -m harness sweep [--check]`, `python -m harness plan FILE`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sweep = commands.add_parser("sweep", help="remove every container and network labelled by mailhops")
+    sweep.add_argument("--check", action="store_true",
+                       help="remove nothing; fail (exit 1) and list what is left, if anything")
+    plan = commands.add_parser("plan", help="validate scenario files and print their plans; starts nothing")
+    plan.add_argument("files", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return _sweep(args.check)
+    return _plan(args.files)
+
+
+def _sweep(check: bool) -> int:
+    import docker
+
+    from harness.labels import SESSION, sweep
+
+    client = docker.from_env(timeout=60)
+    if not check:
+        print(f"removed {sweep(client, everything=True)} container(s)/network(s)")
+        return 0
+    left = [f"container {c.name}" for c in client.containers.list(all=True, filters={"label": SESSION})]
+    left += [f"network {n.name}" for n in client.networks.list(filters={"label": SESSION})]
+    for item in left:
+        print(f"left behind: {item}")
+    print("nothing left behind" if not left else f"{len(left)} thing(s) left behind")
+    return 1 if left else 0
+
+
+def _plan(files: list[Path]) -> int:
+    from harness.plugin import selected_releases
+    from harness.scenario import ScenarioError, load_scenario
+    from harness.topology import plan
+
+    status = 0
+    for file in files:
+        try:
+            scenario = load_scenario(file)
+        except ScenarioError as exc:
+            print(exc, file=sys.stderr)
+            status = 2
+            continue
+        for release in selected_releases(scenario, []):
+            the_plan = plan(scenario, {"dovecot": release.major}, "10.99.0.0/24")
+            print(f"{scenario.name} [{release.label}]")
+            for chain in the_plan.chains():
+                print("  chain: " + " -> ".join(chain))
+            for node in the_plan.nodes.values():
+                trust = ", ".join(node.trusted_networks) or "-"
+                print(f"  {node.name:<12} {node.describe():<16} {node.address:<12} -> {node.spec.to or '-':<10} "
+                      f"trusts {trust}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

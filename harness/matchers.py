@@ -1,0 +1,130 @@
+"""Expected values in scenarios, turned into matchers: pure code shared by loading (shape) and checking."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MATCHER_KEYS = {"regex", "one_of", "absent", "present", "not"}
+VERSION_KEY_RE = re.compile(r"^(dovecot|postfix)-\d+(\.\d+)*$")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a matcher may refer to: node addresses (`@name`) and the server versions of this run."""
+
+    addresses: Mapping[str, str]
+    versions: Mapping[str, str]
+
+    def version_labels(self) -> list[str]:
+        """`dovecot-2.4.1`, `dovecot-2.4`, `dovecot-2`: most specific first."""
+        labels = []
+        for family, version in self.versions.items():
+            parts = version.split(".")
+            labels += [f"{family}-{'.'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
+        return labels
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """A resolved expectation for one observed value (None = the value was not observed at all)."""
+
+    kind: str
+    value: Any = None
+
+    def matches(self, observed: str | None) -> bool:
+        if self.kind == "absent":
+            return observed is None
+        if observed is None:
+            return False
+        if self.kind == "present":
+            return True
+        if self.kind == "regex":
+            return re.fullmatch(self.value, observed) is not None
+        if self.kind == "one_of":
+            return observed in self.value
+        if self.kind == "not":
+            return observed != self.value
+        return observed == self.value
+
+    def describe(self) -> str:
+        if self.kind == "absent":
+            return "(absent)"
+        if self.kind == "present":
+            return "(present)"
+        if self.kind == "regex":
+            return f"/{self.value}/"
+        if self.kind == "one_of":
+            return "one of " + ", ".join(self.value)
+        if self.kind == "not":
+            return f"not {self.value}"
+        return self.value
+
+
+def shape_problem(expected: Any, node_names: set[str]) -> str | None:
+    """Why `expected` is not a valid expectation, or None when it is."""
+    if isinstance(expected, bool) or not isinstance(expected, (str, int, dict)):
+        return "expected a string, a number or a mapping"
+    if isinstance(expected, str) and expected.startswith("@") and expected[1:] not in node_names | {"client"}:
+        return f"`{expected}` names no node (use @<node> or @client)"
+    if not isinstance(expected, dict):
+        return None
+    keys = set(expected)
+    if keys & MATCHER_KEYS:
+        if len(keys) != 1:
+            return f"a matcher has exactly one of {sorted(MATCHER_KEYS)}"
+        return _matcher_problem(next(iter(keys)), expected[next(iter(keys))])
+    for key, value in expected.items():
+        if key != "default" and not VERSION_KEY_RE.match(str(key)):
+            return (f"`{key}` is neither a matcher ({', '.join(sorted(MATCHER_KEYS))}) "
+                    "nor a version key such as dovecot-2.4 or default")
+        problem = shape_problem(value, node_names)
+        if problem:
+            return f"{key}: {problem}"
+    return None
+
+
+def _matcher_problem(key: str, value: Any) -> str | None:
+    if key == "regex":
+        if not isinstance(value, str):
+            return "regex takes a string"
+        try:
+            re.compile(value)
+        except re.error as exc:
+            return f"bad regex: {exc}"
+    if key == "one_of" and not (isinstance(value, list) and value):
+        return "one_of takes a non-empty list"
+    if key == "not" and (isinstance(value, (bool, dict, list)) or value is None):
+        return "not takes a single value"
+    if key in ("absent", "present") and value is not True:
+        return f"write `{key}: true`"
+    return None
+
+
+def resolve(expected: Any, context: Context) -> Matcher | None:
+    """The matcher for this run, or None when a version map has no entry for these versions."""
+    if isinstance(expected, dict):
+        if "regex" in expected:
+            return Matcher("regex", expected["regex"])
+        if "one_of" in expected:
+            return Matcher("one_of", tuple(_text(v, context) for v in expected["one_of"]))
+        if "absent" in expected:
+            return Matcher("absent")
+        if "present" in expected:
+            return Matcher("present")
+        if "not" in expected:
+            return Matcher("not", _text(expected["not"], context))
+        for label in [*context.version_labels(), "default"]:
+            if label in expected:
+                return resolve(expected[label], context)
+        return None
+    return Matcher("equals", _text(expected, context))
+
+
+def _text(value: Any, context: Context) -> str:
+    text = str(value)
+    if text.startswith("@"):
+        return context.addresses[text[1:]]
+    return text

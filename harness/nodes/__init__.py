@@ -1,0 +1,1 @@
+"""One module per node kind: how to configure, start and observe it."""

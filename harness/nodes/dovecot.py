@@ -1,0 +1,64 @@
+"""Dovecot nodes: config rendered from fixtures/dovecot/<major>/ templates, started with `dovecot -F -c`."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+from harness.nodes.container import ContainerSpec
+from harness.nodes.dovecot_log import events_from_log
+from harness.observations import NodeObservation
+from harness.scenario import DovecotNode
+from harness.topology import PROTOCOL_PORTS, NodePlan, Plan
+
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "fixtures" / "dovecot"
+CONFIG_PATH = "/etc/mailhops/dovecot.conf"
+PROTOCOLS = ("imap",)
+
+
+class TemplateMissing(LookupError):
+    """No config templates for this Dovecot version."""
+
+
+def template_majors() -> list[str]:
+    return sorted(path.name for path in TEMPLATES.iterdir() if (path / "base.conf").is_file())
+
+
+def render_config(node: NodePlan, plan: Plan, major: str) -> str:
+    """The whole dovecot.conf for this node, in the syntax of Dovecot `major`."""
+    spec = node.spec
+    assert isinstance(spec, DovecotNode)
+    directory = TEMPLATES / major
+    if not (directory / "base.conf").is_file():
+        raise TemplateMissing(f"no Dovecot config templates for {major} (have: {', '.join(template_majors())})")
+    upstream_port = PROTOCOL_PORTS["imap"]
+    values = {
+        "node": node.name,
+        "role": spec.role,
+        "protocols": " ".join(PROTOCOLS),
+        "trusted_networks": " ".join(node.trusted_networks),
+        "forward_elements": "".join(
+            f" fwd_{name}=<%{{passdb:forward_{name}}}>" for name in plan.forward_names
+        ),
+        "next_host": node.upstream or "",
+        "next_port": str(upstream_port),
+        "password": spec.password,
+    }
+    text = (directory / "base.conf").read_text() + (directory / f"{spec.role}.conf").read_text()
+    return string.Template(text).substitute(values)
+
+
+def container_spec(node: NodePlan, plan: Plan, image: str, major: str, labels: dict[str, str]) -> ContainerSpec:
+    return ContainerSpec(
+        name=node.name,
+        image=image,
+        address=node.address,
+        command=("dovecot", "-F", "-c", CONFIG_PATH),
+        env={},
+        files={CONFIG_PATH: render_config(node, plan, major).encode()},
+        labels=labels,
+    )
+
+
+def observe(node: NodePlan, version: str, log: str) -> NodeObservation:
+    return NodeObservation(node.name, f"dovecot {version} {node.spec.role}", events_from_log(log), log)

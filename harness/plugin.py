@@ -1,0 +1,142 @@
+"""pytest wiring: scenario YAML files become items, one per server version; options; cleanup hooks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.scenario import Scenario, ScenarioError, load_scenario
+from harness.versions import DOVECOT_RELEASES, ServerRelease
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+_STATE: dict[str, Any] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mailhops")
+    group.addoption("--dovecot", default=os.environ.get("MAILHOPS_DOVECOT", ""),
+                    help="comma-separated Dovecot versions to run (default: every version in the matrix)")
+    group.addoption("--keep", action="store_true", default=False,
+                    help="leave each scenario's containers and network up, and print how to reach them")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = getattr(config, "workerinput", None)
+    _STATE["session"] = worker["testrunuid"] if worker else uuid.uuid4().hex[:16]
+    _STATE["keep"] = config.getoption("keep")
+    _STATE["dovecot"] = [v.strip() for v in config.getoption("dovecot").split(",") if v.strip()]
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix in (".yaml", ".yml") and "scenarios" in file_path.parts:
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    client = _STATE.get("docker")
+    if client is not None and not _STATE["keep"]:
+        from harness.labels import sweep
+
+        sweep(client, only_session=_STATE["session"])
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            scenario = load_scenario(self.path)
+        except ScenarioError as exc:
+            raise self.CollectError(str(exc)) from None
+        releases = selected_releases(scenario, _STATE.get("dovecot", []))
+        if not releases:
+            yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[no-version]", scenario=scenario, release=None)
+        for release in releases:
+            yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[{release.label}]", scenario=scenario,
+                                           release=release)
+
+
+def selected_releases(scenario: Scenario, wanted: list[str]) -> list[ServerRelease]:
+    """The built-in releases this scenario runs on: the matrix, cut by the scenario's pin and by --dovecot."""
+    releases = list(DOVECOT_RELEASES)
+    if scenario.servers.dovecot is not None:
+        releases = [r for r in releases if r.major in scenario.servers.dovecot]
+    if wanted:
+        releases = [r for r in releases if r.major in wanted]
+    return releases
+
+
+class ScenarioFailure(Exception):
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, release: ServerRelease | None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.release = release
+        if release is not None:
+            self.user_properties.append(("servers", release.label))
+        self.user_properties.append(("nodes", ",".join(scenario.nodes)))
+
+    def runtest(self) -> None:
+        if self.release is None:
+            pytest.skip("no server version of the matrix is selected for this scenario")
+        from harness.report import failure_text
+        from harness.run import ScenarioRun
+
+        run = ScenarioRun(self.scenario, self.release, _image_set(), _STATE["session"], self.nodeid,
+                          keep=_STATE["keep"])
+        result = run.execute()
+        if _STATE["keep"]:
+            print(_keep_text(run))
+        if not result.verdict.passed:
+            raise ScenarioFailure(failure_text(result, self.release.label))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ScenarioFailure):
+            return excinfo.value.text
+        from harness.images import ImageError
+        from harness.nodes.container import NodeStartError
+
+        if isinstance(excinfo.value, (NodeStartError, ImageError)):
+            return f"{self.scenario.name} [{self.release.label if self.release else '-'}]: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"scenario {self.scenario.name} [{self.release.label if self.release else '-'}]"
+
+
+def _image_set() -> Any:
+    if "images" not in _STATE:
+        import docker
+
+        from harness.labels import sweep
+        from harness.run import ImageSet
+
+        client = docker.from_env(timeout=120)
+        _STATE["docker"] = client
+        sweep(client)
+        _STATE["images"] = ImageSet(client)
+    return _STATE["images"]
+
+
+def _keep_text(run: Any) -> str:
+    lines = ["kept for debugging (remove with: python -m harness sweep):"]
+    for name, container in run.containers.items():
+        lines.append(f"  {name}: {container.spec.address}  docker exec -it "
+                     f"{container._container.get_wrapped_container().name} sh")
+    return "\n".join(lines)

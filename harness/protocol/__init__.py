@@ -1,0 +1,1 @@
+"""Pure, standard-library-only protocol codecs (no sockets, no I/O)."""

@@ -1,0 +1,65 @@
+"""Socket helpers shared by every protocol: timed reads, addresses, byte piping."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+
+RECV_SIZE = 65536
+
+
+class RelayError(Exception):
+    """A session cannot go on; the message is recorded as an ``error`` event."""
+
+
+def format_peer(address: tuple[object, ...]) -> str:
+    """``host:port``, with IPv6 hosts in brackets."""
+    host, port = str(address[0]), address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def recv_some(sock: socket.socket, what: str) -> bytes:
+    """Up to RECV_SIZE bytes (b"" at end of stream); RelayError on timeout."""
+    try:
+        return sock.recv(RECV_SIZE)
+    except TimeoutError:
+        raise RelayError(f"timed out after {sock.gettimeout():g}s waiting for {what}") from None
+
+
+def send_line(sock: socket.socket, line: str) -> None:
+    """Send one protocol line, adding CRLF."""
+    sock.sendall(line.encode("utf-8", "surrogateescape") + b"\r\n")
+
+
+def connect(host: str, port: int, timeout: float) -> socket.socket:
+    """A connected socket whose every later operation times out after ``timeout``."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.settimeout(timeout)
+    return sock
+
+
+def pipe(client: socket.socket, upstream: socket.socket, timeout: float) -> None:
+    """Copy bytes both ways, unchanged, until one side closes.
+
+    Raises RelayError when neither side sends anything for ``timeout`` seconds.
+    """
+    with selectors.DefaultSelector() as selector:
+        selector.register(client, selectors.EVENT_READ, (client, upstream))
+        selector.register(upstream, selectors.EVENT_READ, (upstream, client))
+        while True:
+            ready = selector.select(timeout)
+            if not ready:
+                raise RelayError(f"no traffic either way for {timeout:g}s")
+            for key, _ in ready:
+                if not _forward(*key.data):
+                    return
+
+
+def _forward(source: socket.socket, target: socket.socket) -> bool:
+    try:
+        data = source.recv(RECV_SIZE)
+    except ConnectionResetError:
+        return False
+    if data:
+        target.sendall(data)
+    return bool(data)

@@ -1,0 +1,76 @@
+"""The protocol-independent part of the relay: listen, accept, one thread per client."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harness.relay.config import Endpoint, RelayConfig
+from harness.relay.events import EventLog
+from harness.relay.net import RelayError, format_peer
+
+BACKLOG = 128
+
+
+@dataclass(frozen=True)
+class Session:
+    """One accepted client connection and what its handler needs."""
+
+    conn: int
+    sock: socket.socket
+    peer: str
+    config: RelayConfig
+    log: EventLog
+
+    def emit(self, event: str, **fields: object) -> None:
+        """Record an event about this connection."""
+        self.log.emit(event, conn=self.conn, **fields)
+
+
+Handler = Callable[[Session], None]
+"""Runs one session to its end; raises RelayError or OSError when it fails."""
+
+
+def open_listener(endpoint: Endpoint) -> socket.socket:
+    """A listening socket; port 0 picks a free one (see ``getsockname``)."""
+    family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
+    return socket.create_server((endpoint.host, endpoint.port), family=family, backlog=BACKLOG)
+
+
+def serve(listener: socket.socket, config: RelayConfig, log: EventLog, handler: Handler) -> None:
+    """Accept clients for ever, each in its own thread.
+
+    ``accept`` has no timeout: waiting for the next client is the relay's idle
+    state, and the process ends by signal.
+    """
+    conn = 0
+    while True:
+        try:
+            sock, address = listener.accept()
+        except ConnectionAbortedError:
+            continue
+        conn += 1
+        sock.settimeout(config.timeout)
+        session = Session(conn, sock, format_peer(address), config, log)
+        session.emit("connect", peer=session.peer)
+        threading.Thread(
+            target=run_session,
+            args=(session, handler),
+            name=f"conn-{conn}",
+            daemon=True,
+        ).start()
+
+
+def run_session(session: Session, handler: Handler) -> None:
+    """Run ``handler``, record how it failed if it did, and always close."""
+    try:
+        handler(session)
+    except RelayError as err:
+        session.emit("error", message=str(err))
+    except (OSError, ValueError) as err:
+        session.emit("error", message=f"{type(err).__name__}: {err}")
+    finally:
+        session.sock.close()
+        session.emit("closed")

@@ -1,0 +1,177 @@
+"""One scenario on one set of server versions: provision -> drive -> observe -> check. Always cleans up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+from docker.models.networks import Network
+
+from harness import clients, images
+from harness.expect import Verdict, check_scenario
+from harness.labels import ownership_labels
+from harness.nodes import dovecot, relay
+from harness.nodes.container import NodeContainer, NodeStartError, read_greeting, wait_until
+from harness.observations import ClientTranscript, NodeObservation
+from harness.scenario import Scenario
+from harness.topology import PROTOCOL_PORTS, NodePlan, Plan, plan
+from harness.versions import RELAY_SUITE, ServerRelease, major_of
+
+READY_TIMEOUT_S = float(os.environ.get("MAILHOPS_READY_TIMEOUT", "60"))
+SETTLE_TIMEOUT_S = float(os.environ.get("MAILHOPS_SETTLE_TIMEOUT", "8"))
+SUBNET_ATTEMPTS = 40
+
+
+@dataclass(frozen=True)
+class ServerImage:
+    release: ServerRelease
+    tag: str
+    version: str
+
+
+class ImageSet:
+    """Server images for this process, made on first use under the cross-process build lock."""
+
+    def __init__(self, client: docker.DockerClient):
+        self.client = client
+        self._dovecot: dict[str, ServerImage] = {}
+        self._relay: str | None = None
+
+    def dovecot(self, release: ServerRelease) -> ServerImage:
+        if release.major not in self._dovecot:
+            with images.lock():
+                tag = images.server_image(self.client, "dovecot", release.suite)
+            version = images.read_version(self.client, tag, ["dovecot", "--version"])
+            if major_of(version) != release.major:
+                raise images.ImageError(f"{tag} has Dovecot {version}, expected {release.major}")
+            self._dovecot[release.major] = ServerImage(release, tag, version)
+        return self._dovecot[release.major]
+
+    def relay(self) -> str:
+        if self._relay is None:
+            with images.lock():
+                self._relay = images.server_image(self.client, "relay", RELAY_SUITE)
+        return self._relay
+
+
+@dataclass(frozen=True)
+class RunResult:
+    plan: Plan
+    server_versions: Mapping[str, str]
+    verdict: Verdict
+    nodes: Mapping[str, NodeObservation]
+    clients: tuple[ClientTranscript, ...]
+    duration_s: float
+
+
+class ScenarioRun:
+    def __init__(self, scenario: Scenario, release: ServerRelease, image_set: ImageSet, session: str, item: str,
+                 keep: bool = False):
+        self.scenario = scenario
+        self.release = release
+        self.images = image_set
+        self.client = image_set.client
+        self.labels = ownership_labels(session, item)
+        self.keep = keep
+        self.containers: dict[str, NodeContainer] = {}
+        self.network: Network | None = None
+
+    def execute(self) -> RunResult:
+        started = time.monotonic()
+        server = self.images.dovecot(self.release)
+        relay_image = self.images.relay() if any(n.kind == "relay" for n in self.scenario.nodes.values()) else ""
+        try:
+            self.network, subnet = self._create_network()
+            the_plan = plan(self.scenario, {"dovecot": server.version.split()[0]}, subnet)
+            self._start(the_plan, server, relay_image)
+            transcripts = tuple(
+                clients.run_session(index, session, the_plan.nodes[session.to].address)
+                for index, session in enumerate(self.scenario.clients)
+            )
+            verdict, observed = self._observe_until_settled(the_plan, server, transcripts)
+            return RunResult(the_plan, {"dovecot": server.version}, verdict, observed, transcripts,
+                             time.monotonic() - started)
+        finally:
+            if not self.keep:
+                self.remove()
+
+    def remove(self) -> None:
+        for container in self.containers.values():
+            container.remove()
+        if self.network is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                self.network.remove()
+
+    def _create_network(self) -> tuple[Network, str]:
+        name = f"mailhops-{uuid.uuid4().hex[:12]}"
+        for _ in range(SUBNET_ATTEMPTS):
+            subnet = f"10.{random.randint(64, 254)}.{random.randint(0, 255)}.0/24"
+            gateway = subnet.replace(".0/24", ".1")
+            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet, gateway=gateway)])
+            try:
+                return self.client.networks.create(name, driver="bridge", ipam=ipam, labels=self.labels), subnet
+            except docker.errors.APIError as exc:
+                if "overlap" not in str(exc).lower():
+                    raise
+        raise RuntimeError(f"no free /24 found in 10.64.0.0/10 after {SUBNET_ATTEMPTS} attempts")
+
+    def _start(self, the_plan: Plan, server: ServerImage, relay_image: str) -> None:
+        assert self.network is not None
+        for node in the_plan.nodes.values():
+            if node.kind == "dovecot":
+                spec = dovecot.container_spec(node, the_plan, server.tag, server.release.major, self.labels)
+            else:
+                spec = relay.container_spec(node, relay_image, self.labels)
+            container = NodeContainer(spec, self.network)
+            self.containers[node.name] = container
+            container.start()
+        for node in the_plan.nodes.values():
+            self._wait_ready(node)
+
+    def _wait_ready(self, node: NodePlan) -> None:
+        container = self.containers[node.name]
+        port = PROTOCOL_PORTS["imap"]
+        if node.kind == "relay":
+            ready = wait_until(lambda: relay.is_ready(container.log()) or not container.running(), READY_TIMEOUT_S)
+            ready = ready and relay.is_ready(container.log())
+        else:
+            ready = wait_until(
+                lambda: not container.running() or (read_greeting(node.address, port) or "").startswith("* OK"),
+                READY_TIMEOUT_S,
+            ) and container.running()
+        if not ready:
+            tail = "\n".join(container.log().splitlines()[-30:])
+            state = "exited" if not container.running() else f"gave no greeting within {READY_TIMEOUT_S:.0f}s"
+            raise NodeStartError(f"node `{node.name}` ({node.describe()}) {state}; its log:\n{tail}")
+
+    def _observe(self, the_plan: Plan, server: ServerImage) -> dict[str, NodeObservation]:
+        observed = {}
+        for name, node in the_plan.nodes.items():
+            log = self.containers[name].log()
+            if node.kind == "dovecot":
+                observed[name] = dovecot.observe(node, server.version.split()[0], log)
+            else:
+                observed[name] = relay.observe(node, log)
+        return observed
+
+    def _observe_until_settled(
+        self, the_plan: Plan, server: ServerImage, transcripts: tuple[ClientTranscript, ...]
+    ) -> tuple[Verdict, dict[str, NodeObservation]]:
+        """Logs arrive after the client is done: re-read until every expectation holds or the deadline passes."""
+        result: list[tuple[Verdict, dict[str, NodeObservation]]] = []
+
+        def settled() -> bool:
+            observed = self._observe(the_plan, server)
+            verdict = check_scenario(self.scenario, the_plan.context, observed, transcripts)
+            result[:] = [(verdict, observed)]
+            return verdict.passed
+
+        wait_until(settled, SETTLE_TIMEOUT_S, interval=0.2)
+        return result[-1]

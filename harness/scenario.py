@@ -1,0 +1,282 @@
+"""Scenario files: YAML -> a typed, validated Scenario. Every error names the file, the line and the field."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.matchers import shape_problem
+from harness.yaml_source import SourceMap, YamlSourceError, load_with_lines
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+CLIENT = "client"
+"""The name under which a scenario refers to the harness's own client (the address it connects from)."""
+
+Scalar = str | int
+Expected = Scalar | dict[str, Any]
+"""A value to match: a literal, `@node` (that node's address), or a mapping such as
+{regex: ...}, {one_of: [...]}, {absent: true} or {dovecot-2.3: ..., dovecot-2.4: ..., default: ...}."""
+
+
+class ScenarioError(ValueError):
+    """A scenario file is malformed. `str()` is the whole message, starting with file:line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DovecotNode(_Strict):
+    """A real Dovecot server: a proxy forwarding every login to `to`, or a backend that logs users in."""
+
+    kind: Literal["dovecot"]
+    role: Literal["proxy", "backend"]
+    to: str | None = None
+    trust: tuple[str, ...] = ()
+    password: str = "secret"
+
+    @model_validator(mode="after")
+    def _proxy_needs_to(self) -> DovecotNode:
+        if self.role == "proxy" and self.to is None:
+            raise ValueError("a proxy needs `to:` (the node it forwards logins to)")
+        if self.role == "backend" and self.to is not None:
+            raise ValueError("a backend does not forward: remove `to:` or make it role: proxy")
+        return self
+
+
+class RelayNode(_Strict):
+    """A Python relay hop: `inject` adds ID fields in front of `to`; `capture` is a sink recording all it receives."""
+
+    kind: Literal["relay"]
+    mode: Literal["inject", "capture"]
+    protocol: Literal["imap"] = "imap"
+    to: str | None = None
+    trust: tuple[str, ...] = ()
+    id: dict[str, Scalar] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> RelayNode:
+        if self.mode == "inject" and self.to is None:
+            raise ValueError("an inject relay needs `to:` (the node it forwards to)")
+        if self.mode == "capture" and (self.to is not None or self.id):
+            raise ValueError("a capture relay is a terminal sink: it takes neither `to:` nor `id:`")
+        return self
+
+
+Node = Annotated[DovecotNode | RelayNode, Field(discriminator="kind")]
+
+
+class Login(_Strict):
+    user: str = "alice"
+    password: str = "secret"
+
+
+class ClientExpect(_Strict):
+    """What the client itself must see: the status (OK/NO/BAD) and text of its ID and LOGIN replies."""
+
+    id: Expected | None = None
+    id_reply: Expected | None = None
+    login: Expected | None = None
+    login_reply: Expected | None = None
+
+
+class ClientSession(_Strict):
+    """One client connection: connect to `to`, optionally send ID, optionally log in, log out."""
+
+    protocol: Literal["imap"] = "imap"
+    to: str
+    id: dict[str, Scalar] | None = None
+    login: Login | None = Field(default_factory=Login)
+    expect: ClientExpect = Field(default_factory=ClientExpect)
+
+
+class NodeExpect(_Strict):
+    """What one node must have received or logged."""
+
+    login: dict[str, Expected] | None = None
+    proxied: dict[str, Expected] | None = None
+    auth: dict[str, Expected] | None = None
+    forward: dict[str, Expected] | None = None
+    id: dict[str, Expected] | None = None
+    ttl: Expected | None = None
+
+
+class Servers(_Strict):
+    dovecot: tuple[str, ...] | None = None
+
+    @field_validator("dovecot", mode="before")
+    @classmethod
+    def _versions_are_strings(cls, value: Any) -> Any:
+        if isinstance(value, list) and any(not isinstance(v, str) for v in value):
+            raise ValueError('write versions as quoted strings, e.g. ["2.3", "2.4"] (2.10 would read as 2.1)')
+        return value
+
+
+class Scenario(_Strict):
+    """One scenario file."""
+
+    name: str
+    file: Path
+    description: str = ""
+    servers: Servers = Field(default_factory=Servers)
+    nodes: dict[str, Node]
+    clients: tuple[ClientSession, ...]
+    expect: dict[str, NodeExpect] = Field(default_factory=dict)
+    source: SourceMap = Field(exclude=True, repr=False)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    def line_of(self, *path: str | int) -> int:
+        return self.source.line_of(path)
+
+
+def load_scenario(file: Path, root: Path | None = None) -> Scenario:
+    """Load and validate one scenario file; raise ScenarioError naming file, line and field."""
+    try:
+        data, source = load_with_lines(file)
+    except YamlSourceError as exc:
+        raise ScenarioError(str(exc)) from exc
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{file}:1: a scenario is a mapping with `nodes:`, `clients:` and `expect:`")
+    name = _scenario_name(file, root)
+    try:
+        scenario = Scenario.model_validate({**data, "name": name, "file": file, "source": source})
+    except ValidationError as exc:
+        raise ScenarioError(_describe(exc, source)) from None
+    problems = list(_reference_problems(scenario))
+    if problems:
+        raise ScenarioError("\n".join(f"{file}:{line}: {field}: {msg}" for line, field, msg in problems))
+    return scenario
+
+
+def _scenario_name(file: Path, root: Path | None) -> str:
+    root = root or scenarios_root(file)
+    return file.resolve().relative_to(root.resolve()).with_suffix("").as_posix()
+
+
+def scenarios_root(file: Path) -> Path:
+    """The nearest enclosing folder named `scenarios` (names are relative to it), else the file's folder."""
+    for parent in file.resolve().parents:
+        if parent.name == "scenarios":
+            return parent
+    return file.resolve().parent
+
+
+def _describe(exc: ValidationError, source: SourceMap) -> str:
+    by_field: dict[tuple[int, str], list[str]] = {}
+    for error in exc.errors():
+        loc = _source_path(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"unknown field `{loc[-1]}`"
+        key = (source.line_of(loc), _field_name(loc))
+        by_field.setdefault(key, [])
+        if message not in by_field[key]:
+            by_field[key].append(message)
+    return "\n".join(f"{source.file}:{line}: {field}: {'; or '.join(msgs)}" for (line, field), msgs in by_field.items())
+
+
+def _field_name(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".") or "(top level)"
+
+
+def _source_path(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Drop the parts pydantic adds for unions (the node kind, `str`, `int`, ...) so the path matches the file."""
+    if len(loc) > 2 and loc[0] == "nodes" and loc[2] in ("dovecot", "relay"):
+        loc = loc[:2] + loc[3:]
+    return tuple(part for part in loc if not (isinstance(part, str) and part in _UNION_MEMBER_TAGS))
+
+
+_UNION_MEMBER_TAGS = {"str", "int", "dict[str,any]", "function-after[_check(), dict[str,any]]"}
+
+
+def _reference_problems(scenario: Scenario) -> Any:
+    names = set(scenario.nodes)
+    for name, node in scenario.nodes.items():
+        if not NAME_RE.match(name) or name == CLIENT:
+            yield scenario.line_of("nodes", name), f"nodes.{name}", (
+                "a node name is lower-case letters, digits, - and _ (at most 31), and not `client`"
+            )
+        if node.to is not None and node.to not in names:
+            yield scenario.line_of("nodes", name, "to"), f"nodes.{name}.to", f"no node named `{node.to}`"
+        if node.to == name:
+            yield scenario.line_of("nodes", name, "to"), f"nodes.{name}.to", "a node cannot forward to itself"
+        for index, trusted in enumerate(node.trust):
+            if trusted not in names and trusted != CLIENT and not _is_network(trusted):
+                yield scenario.line_of("nodes", name, "trust", index), f"nodes.{name}.trust[{index}]", (
+                    f"`{trusted}` is neither a node, `client`, nor an address or network"
+                )
+    if not scenario.clients:
+        yield scenario.line_of("clients"), "clients", "at least one client session is needed"
+    for index, session in enumerate(scenario.clients):
+        if session.to not in names:
+            yield scenario.line_of("clients", index, "to"), f"clients[{index}].to", f"no node named `{session.to}`"
+    for name, node_expect in scenario.expect.items():
+        if name not in names:
+            yield scenario.line_of("expect", name), f"expect.{name}", f"no node named `{name}`"
+            continue
+        for category, value in node_expect:
+            problem = _observable_problem(scenario, scenario.nodes[name], category) if value is not None else None
+            if problem:
+                yield scenario.line_of("expect", name, category), f"expect.{name}.{category}", problem
+        for path, value in _expected_values(node_expect):
+            problem = shape_problem(value, names)
+            if problem:
+                field = ".".join(("expect", name, *path))
+                yield scenario.line_of("expect", name, *path), field, problem
+    for index, session in enumerate(scenario.clients):
+        for path, value in _expected_values(session.expect):
+            problem = shape_problem(value, names)
+            if problem:
+                field = f"clients[{index}].expect.{'.'.join(path)}"
+                yield scenario.line_of("clients", index, "expect", *path), field, problem
+
+
+OBSERVABLE = {
+    ("dovecot", "proxy"): {"proxied", "auth", "forward", "id", "ttl"},
+    ("dovecot", "backend"): {"login", "auth", "forward", "id", "ttl"},
+    ("relay", "capture"): {"id", "ttl", "forward"},
+    ("relay", "inject"): set(),
+}
+ONLY_DOVECOT_23 = {"id", "ttl"}
+
+
+def _observable_problem(scenario: Scenario, node: DovecotNode | RelayNode, category: str) -> str | None:
+    """Why this node cannot show this kind of observation, or None."""
+    variant = node.role if isinstance(node, DovecotNode) else node.mode
+    allowed = OBSERVABLE[(node.kind, variant)]
+    if category not in allowed:
+        return (f"a {node.kind} {variant} cannot show `{category}`; it shows: "
+                f"{', '.join(sorted(allowed)) or 'nothing (expect things of the next hop instead)'}")
+    pinned = scenario.servers.dovecot
+    if isinstance(node, DovecotNode) and category in ONLY_DOVECOT_23 and (pinned is None or set(pinned) - {"2.3"}):
+        return (f"only Dovecot 2.3 logs the ID it received (imap_id_log; 2.4 logs no x-* keys): "
+                f"pin `servers: {{dovecot: [\"2.3\"]}}`, or expect `{category}` at a capture relay behind this node")
+    return None
+
+
+def _expected_values(model: BaseModel) -> Any:
+    """(path, expected value) pairs of a NodeExpect (category -> field -> value) or a ClientExpect."""
+    for category, value in model:
+        if value is None:
+            continue
+        if isinstance(model, NodeExpect) and category != "ttl":
+            for field, expected in value.items():
+                yield (category, field), expected
+        else:
+            yield (category,), value
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True

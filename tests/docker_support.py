@@ -1,0 +1,42 @@
+"""Helpers for the tests that need a Docker engine: they fail (not skip) without one, unless told to skip."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import docker
+import pytest
+import yaml
+
+from tests.conftest import SCENARIOS
+
+
+def docker_client() -> docker.DockerClient:
+    if os.environ.get("MAILHOPS_SKIP_DOCKER_TESTS") == "1":
+        pytest.skip("MAILHOPS_SKIP_DOCKER_TESTS=1")
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.fail(f"these tests need a Docker engine (scripts/ensure-docker.sh): {exc}")
+    return client
+
+
+def shipped(name: str) -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((SCENARIOS / f"{name}.yaml").read_text())
+
+
+def write(folder: Path, name: str, data: dict) -> None:  # type: ignore[type-arg]
+    (folder / "scenarios").mkdir(exist_ok=True)
+    (folder / "scenarios" / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def failures_by_item(junit: Path) -> dict[str, str | None]:
+    """testcase name -> failure text (None when it passed)."""
+    results: dict[str, str | None] = {}
+    for case in ElementTree.parse(junit).iter("testcase"):
+        failure = case.find("failure")
+        results[case.attrib["name"]] = None if failure is None else (failure.text or failure.attrib["message"])
+    return results

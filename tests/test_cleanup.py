@@ -1,0 +1,96 @@
+"""Nothing leaks: containers and networks are labelled and removed after an interrupt (Ctrl-C, SIGTERM), and the
+sweep removes what a killed run left. Needs Docker."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from harness.labels import OWNER, SESSION, ownership_labels, sweep
+from tests.docker_support import docker_client
+
+NEVER_SATISFIED = """\
+nodes:
+  proxy: {kind: dovecot, role: proxy, to: backend, trust: [client]}
+  backend: {kind: dovecot, role: backend, trust: [proxy]}
+clients:
+  - to: proxy
+expect:
+  backend:
+    login: {rip: 192.0.2.250}   # never true: the run sits in its observation loop until interrupted
+"""
+
+
+def owned_by(client: docker.DockerClient, pid: int) -> tuple[list[str], list[str]]:
+    label = f"{OWNER}={socket.gethostname()}:{pid}"
+    containers = [c.name for c in client.containers.list(all=True, filters={"label": label})]
+    networks = [n.name for n in client.networks.list(filters={"label": label})]
+    return containers, networks
+
+
+def start_run(folder: Path) -> subprocess.Popen[str]:
+    (folder / "scenarios").mkdir()
+    (folder / "scenarios" / "stuck.yaml").write_text(NEVER_SATISFIED)
+    env = {**os.environ, "MAILHOPS_SETTLE_TIMEOUT": "300"}
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "harness.plugin", "scenarios", "--dovecot", "2.4",
+                             "-q", "-p", "no:cacheprovider"], cwd=folder, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def wait_for_nodes(client: docker.DockerClient, run: subprocess.Popen[str], count: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [c for c in client.containers.list(filters={"label": f"{OWNER}={socket.gethostname()}:{run.pid}"})]
+        if len(running) >= count:
+            return
+        assert run.poll() is None, f"the run ended early:\n{run.communicate()[0]}"
+        time.sleep(0.2)
+    run.kill()
+    pytest.fail("the run's containers did not come up")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_run_removes_its_containers_and_network(tmp_path: Path, signum: signal.Signals) -> None:
+    client = docker_client()
+    run = start_run(tmp_path)
+    wait_for_nodes(client, run, 2)
+    assert owned_by(client, run.pid)[1], "the scenario network should exist while the run is up"
+    run.send_signal(signum)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert owned_by(client, run.pid) == ([], []), output
+
+
+def test_sweep_removes_what_a_killed_run_left(tmp_path: Path) -> None:
+    client = docker_client()
+    run = start_run(tmp_path)
+    wait_for_nodes(client, run, 2)
+    run.kill()
+    run.wait(timeout=30)
+    left_containers, left_networks = owned_by(client, run.pid)
+    assert left_containers and left_networks, "SIGKILL gives no chance to clean up: something must be left"
+    sweep(client)  # what every run does at its start
+    assert owned_by(client, run.pid) == ([], [])
+
+
+def test_sweep_keeps_what_a_live_run_owns() -> None:
+    client = docker_client()
+    network = client.networks.create("mailhops-test-live-owner", labels=ownership_labels("test", "live-owner"))
+    try:
+        sweep(client)
+        assert client.networks.get(network.id).attrs["Labels"][SESSION] == "test"
+        sweep(client, only_session="test")
+        with pytest.raises(docker.errors.NotFound):
+            client.networks.get(network.id)
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            network.remove()

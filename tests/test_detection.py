@@ -1,0 +1,90 @@
+"""Each kind of expectation can fail: a misconfigured or misbehaving hop makes the shipped scenario fail,
+with a message that names the hop and the parameter. Runs real servers (needs Docker)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.docker_support import docker_client, failures_by_item, shipped, write
+
+Mutation = Callable[[dict], None]  # type: ignore[type-arg]
+
+
+def proxy_trusts_nobody(data: dict) -> None:  # type: ignore[type-arg]
+    data["nodes"]["proxy"]["trust"] = []
+
+
+def front_drops_forward_field(data: dict) -> None:  # type: ignore[type-arg]
+    del data["nodes"]["front"]["id"]["x-forward-tenant"]
+
+
+def client_ttl_not_lowered(data: dict) -> None:  # type: ignore[type-arg]
+    data["clients"][0]["id"]["x-proxy-ttl"] = 6
+
+
+def proxy_trusts_the_untrusted(data: dict) -> None:  # type: ignore[type-arg]
+    data["nodes"]["proxy"]["trust"] = ["client"]
+
+
+# (mutant name, shipped scenario, mutation, [(hop, field[, only on this version])] that must have a FAIL line)
+MUTANTS: list[tuple[str, str, Mutation, list[tuple[str, ...]]]] = [
+    ("front_untrusted", "imap/trusted_front", proxy_trusts_nobody,
+     [("proxy", "proxied.rip"), ("proxy", "proxied.session"), ("backend", "login.rip"), ("backend", "login.rport"),
+      ("backend", "forward.tenant")]),
+    ("front_drops_field", "imap/trusted_front", front_drops_forward_field, [("backend", "forward.tenant")]),
+    ("ttl_not_lowered", "imap/proxy_sends", client_ttl_not_lowered, [("sink", "ttl.x-proxy-ttl")]),
+    ("sender_untrusted", "imap/proxy_sends", proxy_trusts_nobody,
+     [("sink", "id.x-originating-ip"), ("sink", "id.x-session-id"), ("sink", "forward.tenant"),
+      ("client[0] -> proxy", "reply.id_reply", "dovecot-2.4")]),  # 2.3 says "OK ID completed." either way
+    ("untrusted_honoured", "imap/untrusted_ignored", proxy_trusts_the_untrusted,
+     [("proxy", "auth.rip"), ("proxy", "auth.session"), ("backend", "login.rip"), ("backend", "forward.tenant")]),
+]
+
+
+@pytest.fixture(scope="module")
+def mutant_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None]:
+    docker_client()
+    folder = tmp_path_factory.mktemp("mutants")
+    for name, source, mutate, _ in MUTANTS:
+        data = copy.deepcopy(shipped(source))
+        mutate(data)
+        write(folder, name, data)
+    return run_scenarios(folder)
+
+
+def run_scenarios(folder: Path) -> dict[str, str | None]:
+    junit = folder / "junit.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-p", "harness.plugin", "scenarios", "-n", "2",
+                    f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"],
+                   cwd=folder, capture_output=True, text=True, timeout=900, check=False,
+                   env={**os.environ, "MAILHOPS_SETTLE_TIMEOUT": "4"})
+    return failures_by_item(junit)
+
+
+@pytest.mark.parametrize("version", ["dovecot-2.3", "dovecot-2.4"])
+@pytest.mark.parametrize(("mutant", "hop_fields"), [(m[0], m[3]) for m in MUTANTS], ids=[m[0] for m in MUTANTS])
+def test_mutant_fails_naming_hop_and_parameter(mutant_results: dict[str, str | None], mutant: str, version: str,
+                                               hop_fields: list[tuple[str, ...]]) -> None:
+    text = mutant_results[f"{mutant}[{version}]"]
+    assert text is not None, f"{mutant}[{version}] passed, but the mutation should have made it fail"
+    assert "chain: client" in text
+    for hop, field, *only in hop_fields:
+        if only and only[0] != version:
+            continue
+        section = hop_section(text, hop)
+        assert any(line.startswith("  FAIL") and f" {field} " in line for line in section), (
+            f"no FAIL line for {field} under hop {hop}:\n{text}")
+
+
+def hop_section(text: str, hop: str) -> list[str]:
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith((f"hop {hop} [", f"{hop}:")))
+    end = next((i for i in range(header + 1, len(lines)) if not lines[i].startswith("  ")), len(lines))
+    return lines[header + 1:end]

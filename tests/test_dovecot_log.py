@@ -1,0 +1,76 @@
+"""Dovecot log parsing on lines real 2.3.19 and 2.4.1 servers wrote (see shared/reference/observed-*.md)."""
+
+from __future__ import annotations
+
+from harness.nodes.dovecot_log import events_from_log, parse_elements, parse_forward_fields
+
+LOGIN_23 = ("Nov 25 14:38:20 imap-login: Info: Login: user=<alice>, method=PLAIN, rip=203.0.113.7, rport=51234, "
+            "lip=10.250.1.20, lport=143, session=<abc123>, fwd_tenant=<acme>")
+LOGIN_24 = ("Nov 25 14:38:25 imap-login: Info: Logged in: user=<alice>, method=PLAIN, rip=203.0.113.7, rport=51234, "
+            "lip=10.250.1.20, lport=143, session=<abc123>, fwd_tenant=<acme>")
+PROXIED_24 = ("Nov 25 14:38:25 imap-login: Info: proxy(alice,10.250.1.30:143): Started proxying to remote host "
+              "(0.025 secs): user=<alice>, method=PLAIN, rip=203.0.113.7, rport=51234, lip=10.250.1.20, lport=143, "
+              "session=<abc123>, fwd_tenant=<acme>")
+PROXIED_23 = ("imap-login: Info: proxy(alice,10.250.1.30:143): Started proxying to <10.250.1.30> (0.017 secs): "
+              "user=<alice>, method=PLAIN, rip=203.0.113.7, rport=51234, session=<abc123>")
+AUTH_23 = ("Nov 25 14:38:20 auth: Debug: client in: AUTH\t1\tPLAIN\tservice=imap\tsecured\tsession=abc123\t"
+           "lip=10.250.1.20\trip=203.0.113.7\tlport=143\trport=51234\treal_rip=10.250.1.1\treal_rport=40064\t"
+           "forward_fields=tenant=acme\tresp=<hidden>")
+AUTH_24 = ("Nov 25 14:38:25 auth: Debug: conn unix:login (pid=11,uid=101) [1]: client in: AUTH\t1\tPLAIN\t"
+           "protocol=imap\tfinal-resp-ok\tsecured\tsession=abc123\tlip=10.250.1.20\trip=203.0.113.7\tlport=143\t"
+           "rport=51234\treal_rip=10.250.1.1\treal_rport=40078\tforward_fields=tenant=acme\x01tzone=eu 1\t"
+           "resp=<hidden>")
+ID_23 = ("imap-login: Info: ID sent: x-session-id=abc123, x-originating-ip=203.0.113.7, x-proxy-ttl=4, "
+         "x-forward-tenant=acme: user=<>, rip=203.0.113.7, rport=51234")
+ABORTED = ("imap-login: Info: Login aborted: Connection closed (no auth attempts in 0 secs) (no_auth_attempts): "
+           "user=<>, rip=10.151.242.1, rport=39594, session=<RlNL2RphqpoKl/IB>, ")
+
+
+def test_login_lines_of_both_versions() -> None:
+    for line in (LOGIN_23, LOGIN_24):
+        (event,) = events_from_log(line)
+        assert event.kind == "login"
+        assert event.fields == {"user": "alice", "method": "PLAIN", "rip": "203.0.113.7", "rport": "51234",
+                                "lip": "10.250.1.20", "lport": "143", "session": "abc123", "fwd_tenant": "acme"}
+
+
+def test_proxy_start_lines_of_both_versions() -> None:
+    for line in (PROXIED_23, PROXIED_24):
+        (event,) = events_from_log(line)
+        assert event.kind == "proxied" and event.fields["rip"] == "203.0.113.7"
+        assert event.fields["session"] == "abc123"
+
+
+def test_auth_request_fields_and_forward_fields() -> None:
+    auth_23, forward_23 = events_from_log(AUTH_23)
+    assert auth_23.kind == "auth" and auth_23.fields["real_rip"] == "10.250.1.1"
+    assert auth_23.fields["secured"] == "" and auth_23.fields["session"] == "abc123"
+    assert forward_23.kind == "forward" and forward_23.fields == {"tenant": "acme"}
+    _, forward_24 = events_from_log(AUTH_24)
+    assert forward_24.fields == {"tenant": "acme", "zone": "eu 1"}
+
+
+def test_auth_request_without_forward_fields_has_an_empty_forward_event() -> None:
+    line = AUTH_23.replace("forward_fields=tenant=acme\t", "")
+    _, forward = events_from_log(line)
+    assert forward.fields == {}
+
+
+def test_id_log_of_2_3() -> None:
+    (event,) = events_from_log(ID_23)
+    assert event.kind == "id"
+    assert event.fields == {"x-session-id": "abc123", "x-originating-ip": "203.0.113.7", "x-proxy-ttl": "4",
+                            "x-forward-tenant": "acme"}
+
+
+def test_other_lines_are_not_events() -> None:
+    assert events_from_log(ABORTED + "\nmaster: Info: Dovecot v2.4.1-4 starting up\n") == ()
+
+
+def test_empty_element_and_trailing_comma() -> None:
+    assert parse_elements("user=<>, rip=1.2.3.4, secured, session=<x>, ") == {"user": "", "rip": "1.2.3.4",
+                                                                               "session": "x"}
+
+
+def test_forward_fields_unescape_tabs_and_newlines() -> None:
+    assert parse_forward_fields("a=1\x01t\x01tb=x\x01ny") == {"a": "1", "b": "x\ny"}

@@ -1,0 +1,131 @@
+"""Loading scenarios: valid files become typed Scenarios; malformed ones name the file, the line and the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.scenario import DovecotNode, RelayNode, ScenarioError, load_scenario
+from tests.conftest import SCENARIOS, WriteScenario
+
+VALID = """\
+nodes:
+  proxy:
+    kind: dovecot
+    role: proxy
+    to: backend
+    trust: [client]
+  backend:
+    kind: dovecot
+    role: backend
+    trust: [proxy]
+clients:
+  - to: proxy
+expect:
+  backend:
+    login: {rip: "@client"}
+"""
+
+
+def error_of(write_scenario: WriteScenario, text: str) -> str:
+    path = write_scenario(text)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    return str(caught.value)
+
+
+def test_every_shipped_scenario_loads() -> None:
+    files = sorted(SCENARIOS.rglob("*.yaml"))
+    assert files
+    for file in files:
+        scenario = load_scenario(file)
+        assert scenario.name == file.relative_to(SCENARIOS).with_suffix("").as_posix()
+
+
+def test_valid_scenario_is_typed(write_scenario: WriteScenario) -> None:
+    scenario = load_scenario(write_scenario(VALID))
+    assert isinstance(scenario.nodes["proxy"], DovecotNode)
+    assert scenario.nodes["proxy"].to == "backend"
+    assert scenario.clients[0].login is not None and scenario.clients[0].login.user == "alice"
+    assert scenario.line_of("expect", "backend", "login", "rip") == 15
+
+
+def test_unknown_field_names_file_line_and_field(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, VALID.replace("    role: backend\n", "    role: backend\n    colour: red\n"))
+    assert message.endswith("case.yaml:10: nodes.backend.colour: unknown field `colour`")
+
+
+def test_wrong_enum_value(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, VALID.replace("role: proxy", "role: proxi"))
+    assert "case.yaml:4: nodes.proxy.role: Input should be 'proxy' or 'backend'" in message
+
+
+def test_wrong_type_in_expectation(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, VALID.replace('{rip: "@client"}', "{rip: [1, 2]}"))
+    assert "case.yaml:15: expect.backend.login.rip:" in message
+
+
+def test_reference_to_missing_node(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, VALID.replace("to: backend", "to: backnd"))
+    assert "case.yaml:5: nodes.proxy.to: no node named `backnd`" in message
+
+
+def test_trust_entry_must_be_node_client_or_network(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, VALID.replace("trust: [proxy]", "trust: [proxy, somewhere]"))
+    assert "case.yaml:10: nodes.backend.trust[1]: `somewhere` is neither a node" in message
+
+
+def test_trust_accepts_networks(write_scenario: WriteScenario) -> None:
+    scenario = load_scenario(write_scenario(VALID.replace("trust: [proxy]", "trust: [proxy, 10.0.0.0/8, 2001:db8::1]")))
+    assert scenario.nodes["backend"].trust == ("proxy", "10.0.0.0/8", "2001:db8::1")
+
+
+def test_bad_matcher_and_unknown_node_reference(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, VALID.replace('{rip: "@client"}', '{rip: {regexp: "1.*"}, lip: "@nobody"}'))
+    assert "case.yaml:15: expect.backend.login.rip: `regexp` is neither a matcher" in message
+    assert "case.yaml:15: expect.backend.login.lip: `@nobody` names no node" in message
+
+
+def test_category_the_node_cannot_show(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, VALID.replace("    login: {rip", "    proxied: {rip"))
+    assert "case.yaml:15: expect.backend.proxied: a dovecot backend cannot show `proxied`" in message
+
+
+def test_id_on_dovecot_needs_a_2_3_pin(write_scenario: WriteScenario) -> None:
+    text = VALID.replace('    login: {rip: "@client"}', "    ttl: 4")
+    assert "only Dovecot 2.3 logs the ID it received" in error_of(write_scenario, text)
+    pinned = load_scenario(write_scenario('servers: {dovecot: ["2.3"]}\n' + text, name="pinned"))
+    assert pinned.servers.dovecot == ("2.3",)
+
+
+def test_versions_must_be_strings(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, "servers: {dovecot: [2.3]}\n" + VALID)
+    assert "case.yaml:1: servers.dovecot: write versions as quoted strings" in message
+
+
+def test_yaml_syntax_error_names_line(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, VALID.replace("    role: backend", "    role: [backend"))
+    assert "case.yaml:" in message and "not valid YAML" in message
+
+
+def test_duplicate_key(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, VALID.replace("    role: backend\n", "    role: backend\n    role: proxy\n"))
+    assert "case.yaml:10: duplicate key 'role'" in message
+
+
+def test_proxy_without_to_and_capture_with_to(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, VALID.replace("    to: backend\n", ""))
+    assert "nodes.proxy: a proxy needs `to:`" in message
+    text = VALID.replace("to: backend", "to: sink")
+    text = text.replace("nodes:\n", "nodes:\n  sink:\n    kind: relay\n    mode: capture\n    to: proxy\n")
+    assert "nodes.sink: a capture relay is a terminal sink" in error_of(write_scenario, text)
+
+
+def test_not_a_mapping(write_scenario: WriteScenario) -> None:
+    assert "case.yaml:1: a scenario is a mapping" in error_of(write_scenario, "- just\n- a list\n")
+
+
+def test_relay_defaults(write_scenario: WriteScenario) -> None:
+    front = "  front:\n    kind: relay\n    mode: inject\n    to: proxy\n    id: {x-forward-a: b}\n"
+    text = VALID.replace("nodes:\n", "nodes:\n" + front)
+    relay = load_scenario(write_scenario(text)).nodes["front"]
+    assert isinstance(relay, RelayNode) and relay.protocol == "imap" and relay.id == {"x-forward-a": "b"}
