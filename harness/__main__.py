@@ -24,14 +24,14 @@ def main(argv: list[str] | None = None) -> int:
 def _sweep(check: bool) -> int:
     import docker
 
-    from harness.labels import SESSION, sweep
+    from harness.labels import labelled_containers, labelled_networks, sweep
 
     client = docker.from_env(timeout=60)
     if not check:
         print(f"removed {sweep(client, everything=True)} container(s)/network(s)")
         return 0
-    left = [f"container {c.name}" for c in client.containers.list(all=True, filters={"label": SESSION})]
-    left += [f"network {n.name}" for n in client.networks.list(filters={"label": SESSION})]
+    left = [f"container {c['Names'][0].lstrip('/')}" for c in labelled_containers(client)]
+    left += [f"network {n['Name']}" for n in labelled_networks(client)]
     for item in left:
         print(f"left behind: {item}")
     print("nothing left behind" if not left else f"{len(left)} thing(s) left behind")
@@ -39,7 +39,7 @@ def _sweep(check: bool) -> int:
 
 
 def _plan(files: list[Path]) -> int:
-    from harness.plugin import selected_releases
+    from harness.plugin import selected_combinations
     from harness.scenario import ScenarioError, load_scenario
     from harness.topology import plan
 
@@ -51,9 +51,9 @@ def _plan(files: list[Path]) -> int:
             print(exc, file=sys.stderr)
             status = 2
             continue
-        for release in selected_releases(scenario, []):
-            the_plan = plan(scenario, {"dovecot": release.major}, "10.99.0.0/24")
-            print(f"{scenario.name} [{release.label}]")
+        for combo in selected_combinations(scenario, {}):
+            the_plan = plan(scenario, {r.family: r.major for r in combo.releases}, "10.99.0.0/24")
+            print(f"{scenario.name} [{combo.label}]")
             for chain in the_plan.chains():
                 print("  chain: " + " -> ".join(chain))
             for node in the_plan.nodes.values():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+from typing import Any
 
 import docker
 import docker.errors
@@ -36,25 +38,32 @@ def _owner_alive(value: str) -> bool:
 
 
 def sweep(client: docker.DockerClient, *, only_session: str | None = None, everything: bool = False) -> int:
-    """Remove labelled containers and networks: of one session, of dead owners, or all. Returns how many."""
+    """Remove labelled containers and networks: of one session, of dead owners, or all. Returns how many.
+
+    Uses the low-level API: listing with the high-level one inspects each container, which races with
+    other runs removing theirs."""
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": SESSION}):
-        if _should_remove(container.labels, only_session, everything):
-            try:
-                container.remove(force=True)
+    for container in labelled_containers(client):
+        if _should_remove(container.get("Labels") or {}, only_session, everything):
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_container(container["Id"], force=True)
                 removed += 1
-            except docker.errors.NotFound:
-                pass
-    for network in client.networks.list(filters={"label": SESSION}):
-        if _should_remove(network.attrs.get("Labels") or {}, only_session, everything):
-            try:
-                network.remove()
+    for network in labelled_networks(client):
+        if _should_remove(network.get("Labels") or {}, only_session, everything):
+            # NotFound: gone already; APIError: still has endpoints of a live run.
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                client.api.remove_network(network["Id"])
                 removed += 1
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError:
-                pass  # still has endpoints of a live run
     return removed
+
+
+def labelled_containers(client: docker.DockerClient, label: str = SESSION) -> list[dict[str, Any]]:
+    """Containers (as the engine lists them: Id, Names, Labels, ...) carrying `label` (`key` or `key=value`)."""
+    return list(client.api.containers(all=True, filters={"label": label}))
+
+
+def labelled_networks(client: docker.DockerClient, label: str = SESSION) -> list[dict[str, Any]]:
+    return list(client.api.networks(filters={"label": label}))
 
 
 def _should_remove(labels: dict[str, str], only_session: str | None, everything: bool) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness.labels import OWNER, SESSION, ownership_labels, sweep
+from harness.labels import OWNER, SESSION, labelled_containers, labelled_networks, ownership_labels, sweep
 from tests.docker_support import docker_client
 
 NEVER_SATISFIED = """\
@@ -32,8 +32,8 @@ expect:
 
 def owned_by(client: docker.DockerClient, pid: int) -> tuple[list[str], list[str]]:
     label = f"{OWNER}={socket.gethostname()}:{pid}"
-    containers = [c.name for c in client.containers.list(all=True, filters={"label": label})]
-    networks = [n.name for n in client.networks.list(filters={"label": label})]
+    containers = [c["Id"] for c in labelled_containers(client, label)]
+    networks = [n["Id"] for n in labelled_networks(client, label)]
     return containers, networks
 
 
@@ -49,8 +49,8 @@ def start_run(folder: Path) -> subprocess.Popen[str]:
 def wait_for_nodes(client: docker.DockerClient, run: subprocess.Popen[str], count: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running = [c for c in client.containers.list(filters={"label": f"{OWNER}={socket.gethostname()}:{run.pid}"})]
-        if len(running) >= count:
+        owned = labelled_containers(client, f"{OWNER}={socket.gethostname()}:{run.pid}")
+        if sum(c["State"] == "running" for c in owned) >= count:
             return
         assert run.poll() is None, f"the run ended early:\n{run.communicate()[0]}"
         time.sleep(0.2)

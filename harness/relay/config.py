@@ -18,7 +18,6 @@ from harness.protocol.xclient import (
     encode_forward,
     flavour_for,
     format_xclient,
-    join_forward,
 )
 
 MODES = ("inject", "capture")
@@ -223,7 +222,7 @@ def _forward_fields(value: object, key: str) -> tuple[ForwardField, ...]:
         raise ConfigError(f"{key} must be a list of [key, value] string pairs")
     fields = tuple((key_, value_) for key_, value_ in value)
     try:
-        join_forward(fields)
+        encode_forward(fields)
     except ForwardError as err:
         raise ConfigError(f"{key}: {err}") from None
     return fields

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import selectors
 import socket
+from typing import Protocol
 
 RECV_SIZE = 65536
 
 
 class RelayError(Exception):
     """A session cannot go on; the message is recorded as an ``error`` event."""
+
+
+class StreamFilter(Protocol):
+    """Rewrites a byte stream as it passes: ``feed`` what arrives, ``flush`` at its end."""
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
 
 
 def format_peer(address: tuple[object, ...]) -> str:
@@ -38,14 +47,20 @@ def connect(host: str, port: int, timeout: float) -> socket.socket:
     return sock
 
 
-def pipe(client: socket.socket, upstream: socket.socket, timeout: float) -> None:
-    """Copy bytes both ways, unchanged, until one side closes.
+def pipe(
+    client: socket.socket,
+    upstream: socket.socket,
+    timeout: float,
+    client_filter: StreamFilter | None = None,
+) -> None:
+    """Copy bytes both ways until one side closes; unchanged unless ``client_filter``
+    rewrites what the client sends.
 
     Raises RelayError when neither side sends anything for ``timeout`` seconds.
     """
     with selectors.DefaultSelector() as selector:
-        selector.register(client, selectors.EVENT_READ, (client, upstream))
-        selector.register(upstream, selectors.EVENT_READ, (upstream, client))
+        selector.register(client, selectors.EVENT_READ, (client, upstream, client_filter))
+        selector.register(upstream, selectors.EVENT_READ, (upstream, client, None))
         while True:
             ready = selector.select(timeout)
             if not ready:
@@ -55,11 +70,14 @@ def pipe(client: socket.socket, upstream: socket.socket, timeout: float) -> None
                     return
 
 
-def _forward(source: socket.socket, target: socket.socket) -> bool:
+def _forward(source: socket.socket, target: socket.socket, stream_filter: StreamFilter | None) -> bool:
     try:
         data = source.recv(RECV_SIZE)
     except ConnectionResetError:
-        return False
-    if data:
-        target.sendall(data)
+        data = b""
+    out = data
+    if stream_filter is not None:
+        out = stream_filter.feed(data) if data else stream_filter.flush()
+    if out:
+        target.sendall(out)
     return bool(data)

@@ -1,0 +1,521 @@
+"""SMTP submission and LMTP relay sessions: ``capture`` (a recording sink) and ``inject`` (a trusted front).
+
+Both protocols share everything but a few words: the greeting says ESMTP or LMTP,
+the hello verb is EHLO or LHLO, LMTP offers XRCPTFORWARD and answers DATA once
+per recipient, submission offers AUTH.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections import deque
+from collections.abc import Callable
+
+from harness.protocol.smtp import (
+    Command,
+    Line,
+    LineFramer,
+    LineTooLongError,
+    RcptParamAdder,
+    SmtpParseError,
+    decode_sasl_base64,
+    decode_sasl_plain,
+    format_reply,
+    is_data_end,
+    parse_command,
+    parse_ehlo_reply,
+    parse_path_args,
+    parse_reply_line,
+    unstuff,
+)
+from harness.protocol.xclient import (
+    POP3,
+    SMTP,
+    Flavour,
+    ForwardError,
+    XclientCommand,
+    XclientError,
+    decode_forward,
+    decode_rcpt_forward,
+    encode_rcpt_forward,
+    format_xclient,
+    is_unavailable,
+    parse_address,
+    parse_xclient,
+    split_xclient,
+)
+from harness.relay.net import RelayError, StreamFilter, connect, pipe, recv_some, send_line
+from harness.relay.server import Handler, Session
+
+HOSTNAME = "capture.test"
+RELAY_HELO = "relay.mailhops.test"
+RCPT_FORWARD_PARAM = "XRCPTFORWARD"
+MAX_RECORDED_CONTENT = 64 * 1024
+REFUSED = "mailhops capture refuses every login"
+UPSTREAM_UNAVAILABLE = "421 4.3.0 mailhops relay: upstream unavailable"
+_AUTH_PROMPTS = ("VXNlcm5hbWU6", "UGFzc3dvcmQ6")  # base64 "Username:", "Password:"
+
+
+class LineReader:
+    """Reads CRLF lines from a socket, with timeouts; POP3 uses it too."""
+
+    def __init__(self, sock: socket.socket, peer_name: str) -> None:
+        self.sock = sock
+        self.peer_name = peer_name
+        self.framer = LineFramer()
+        self._lines: deque[Line] = deque()
+
+    def next_line(self, what: str) -> Line | None:
+        """The next line, or None when the peer closed between lines.
+
+        Raises LineTooLongError (the stream is then unusable) or RelayError.
+        """
+        while not self._lines:
+            data = recv_some(self.sock, f"{what} from {self.peer_name}")
+            if not data:
+                return self._at_end(what)
+            self._lines.extend(self.framer.feed(data))
+        return self._lines.popleft()
+
+    def require_line(self, what: str) -> Line:
+        """The next line; RelayError if the peer closes first."""
+        line = self.next_line(what)
+        if line is None:
+            raise RelayError(f"{self.peer_name} closed the connection before {what}")
+        return line
+
+    def take_unread(self) -> bytes:
+        """Every byte received but not yet handed out, as it arrived."""
+        queued = b"".join(line.raw for line in self._lines)
+        self._lines.clear()
+        return queued + self.framer.take_buffer()
+
+    def _at_end(self, what: str) -> None:
+        partial = self.framer.take_buffer()
+        if partial:
+            raise RelayError(
+                f"{self.peer_name} closed the connection in the middle of {what} ({len(partial)} bytes unterminated)"
+            )
+
+
+def read_reply(reader: LineReader, what: str) -> list[Line]:
+    """A whole (possibly multi-line) SMTP reply; RelayError if it is not one."""
+    lines: list[Line] = []
+    while True:
+        line = reader.require_line(what)
+        lines.append(line)
+        try:
+            if parse_reply_line(line.text).last:
+                return lines
+        except SmtpParseError as err:
+            raise RelayError(f"{what}: {err}") from None
+
+
+def xclient_event_fields(line: str, flavour: Flavour) -> dict[str, object]:
+    """What a ``received`` event records about an XCLIENT line, decoded per flavour."""
+    try:
+        raw = split_xclient(line)
+    except XclientError as err:
+        return {"xclient_error": str(err)}
+    fields: dict[str, object] = {"xclient_raw": [list(pair) for pair in raw]}
+    try:
+        command = parse_xclient(line, flavour)
+    except XclientError as err:
+        return {**fields, "xclient_error": str(err)}
+    fields["xclient"] = [list(pair) for pair in command.attributes]
+    unknown = command.unknown(flavour)
+    if unknown:
+        fields["xclient_unknown"] = list(unknown)
+    forward = command.get("FORWARD")
+    if forward is not None:
+        fields.update(_forward_fields(decode_forward, forward))
+    invalid = _invalid_value(command, flavour)
+    if invalid is not None:
+        fields["xclient_error"] = invalid
+    return fields
+
+
+def _invalid_value(command: XclientCommand, flavour: Flavour) -> str | None:
+    """Why Dovecot would refuse a value of this XCLIENT, or None.
+
+    POP3 takes addresses only bare (``net_addr2ip``) and knows no ``[UNAVAILABLE]``;
+    the SMTP servers also take ``IPV6:``, and ``[UNAVAILABLE]`` except for TTL and TIMEOUT.
+    """
+    strict = ("TTL", "TIMEOUT", *(("ADDR", "PORT", "DESTADDR", "DESTPORT") if flavour == POP3 else ()))
+    for name in strict:
+        value = command.get(name)
+        if value is not None and is_unavailable(value):
+            return f"{name} cannot be {value}"
+    try:
+        for name in ("ADDR", "DESTADDR"):
+            value = command.get(name)
+            if value is not None:
+                parse_address(value, ipv6_prefix="forbidden" if flavour == POP3 else "optional")
+        for name, highest in (("PORT", 65535), ("DESTPORT", 65535), ("TTL", None), ("TIMEOUT", None)):
+            command.number(name, highest)
+    except XclientError as err:
+        return str(err)
+    return None
+
+
+def _forward_fields(decoder: Callable[[str], list[tuple[str, str]]], value: str) -> dict[str, object]:
+    try:
+        return {"forward": [list(field) for field in decoder(value)]}
+    except ForwardError as err:
+        return {"forward_error": str(err)}
+
+
+def _rcpt_fields(args: str) -> dict[str, object]:
+    try:
+        value = parse_path_args(args, "TO:").param(RCPT_FORWARD_PARAM)
+    except SmtpParseError as err:
+        return {"parse_error": str(err)}
+    return {} if value is None else _forward_fields(decode_rcpt_forward, value)
+
+
+# --- capture -------------------------------------------------------------------------------
+
+
+def capture(session: Session) -> None:
+    """Greet like a server, record every command, answer each; refuse or accept logins."""
+    _Capture(session).run()
+
+
+class _Capture:
+    """One capture session and its little state: the transaction in progress."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.config = session.config
+        self.lmtp = session.config.protocol == "lmtp"
+        self.reader = LineReader(session.sock, "the client")
+        self.in_mail = False
+        self.recipients: list[str] = []
+        self.handlers: dict[str, Callable[[Command, dict[str, object]], bool]] = {
+            "EHLO": self._hello,
+            "LHLO": self._hello,
+            "HELO": self._helo,
+            "XCLIENT": self._xclient,
+            "AUTH": self._auth,
+            "MAIL": self._mail,
+            "RCPT": self._rcpt,
+            "DATA": self._data,
+            "RSET": self._rset,
+            "NOOP": self._noop,
+            "QUIT": self._quit,
+        }
+
+    @property
+    def greeting(self) -> str:
+        return f"{HOSTNAME} {'LMTP' if self.lmtp else 'ESMTP'} mailhops capture"
+
+    def run(self) -> None:
+        self.reply(220, self.greeting)
+        while True:
+            line = self._next("a command")
+            if line is None:
+                return
+            command, fields = self._record(line)
+            if command is None:
+                self.reply(500, "5.5.2 Invalid command syntax")
+                continue
+            handler = self.handlers.get(command.name)
+            if handler is None:
+                self.reply(502, "5.5.1 Unsupported command")
+            elif not handler(command, fields):
+                return
+
+    def reply(self, code: int, *texts: str) -> None:
+        for line in format_reply(code, texts):
+            send_line(self.session.sock, line)
+
+    def _next(self, what: str) -> Line | None:
+        try:
+            return self.reader.next_line(what)
+        except LineTooLongError as err:
+            self.reply(500, f"5.5.2 {err}")
+            raise RelayError(str(err)) from None
+
+    def _record(self, line: Line) -> tuple[Command | None, dict[str, object]]:
+        fields: dict[str, object] = {
+            "peer": self.session.peer,
+            "line": line.text,
+            "command": None,
+            "pipelined": line.pipelined,
+        }
+        try:
+            command = parse_command(line.text)
+        except SmtpParseError as err:
+            fields["parse_error"] = str(err)
+            self.session.emit("received", **fields)
+            return None, fields
+        fields["command"] = command.name
+        if command.name == "XCLIENT":
+            fields.update(xclient_event_fields(line.text, SMTP))
+        elif command.name == "RCPT":
+            fields.update(_rcpt_fields(command.args))
+        self.session.emit("received", **fields)
+        return command, fields
+
+    def _reset(self) -> None:
+        self.in_mail = False
+        self.recipients = []
+
+    # --- commands; each returns whether the connection stays open ---
+
+    def _hello(self, _command: Command, _fields: dict[str, object]) -> bool:
+        self._reset()
+        keywords = [HOSTNAME, "PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME"]
+        if not self.lmtp:
+            keywords.append("AUTH PLAIN LOGIN")
+        if self.config.advertise:
+            keywords.append(" ".join(("XCLIENT", *self.config.advertise)))
+        if self.lmtp and self.config.xrcptforward:
+            keywords.append(RCPT_FORWARD_PARAM)
+        self.reply(250, *keywords)
+        return True
+
+    def _helo(self, _command: Command, _fields: dict[str, object]) -> bool:
+        self._reset()
+        self.reply(250, HOSTNAME)
+        return True
+
+    def _xclient(self, _command: Command, fields: dict[str, object]) -> bool:
+        # The replies are Dovecot's (smtp-server-cmd-xclient.c).
+        if not self.config.advertise:
+            self.reply(550, "5.7.14 You are not from trusted IP")
+        elif self.in_mail:
+            self.reply(503, "5.5.0 XCLIENT not permitted during a mail transaction")
+        elif "xclient_error" in fields or "forward_error" in fields:
+            error = fields.get("xclient_error", fields.get("forward_error"))
+            self.reply(501, f"5.5.4 Invalid parameter: {error}")
+        else:
+            self._reset()
+            self.reply(220, self.greeting)
+        return True
+
+    def _auth(self, command: Command, _fields: dict[str, object]) -> bool:
+        mechanism, _, initial = command.args.partition(" ")
+        mechanism = mechanism.upper()
+        if mechanism not in ("PLAIN", "LOGIN"):
+            self.reply(504, "5.5.4 Unsupported authentication mechanism")
+            return True
+        try:
+            authzid, user = self._plain(initial) if mechanism == "PLAIN" else self._login(initial)
+        except SmtpParseError as err:
+            self.reply(501, f"5.5.2 {err}")
+            return True
+        except _Aborted:
+            self.reply(501, "5.0.0 Authentication aborted")
+            return True
+        accepted = self.config.accept == "login"
+        self.session.emit("auth", mechanism=mechanism, user=user, authzid=authzid, accepted=accepted)
+        if accepted:
+            self.reply(235, "2.7.0 Logged in.")
+        else:
+            self.reply(535, f"5.7.8 {REFUSED}")
+        return True
+
+    def _plain(self, initial: str) -> tuple[str, str]:
+        authzid, user, _password = decode_sasl_plain(initial or self._challenge(""))
+        return authzid, user
+
+    def _login(self, initial: str) -> tuple[str, str]:
+        user = decode_sasl_base64(initial or self._challenge(_AUTH_PROMPTS[0]))
+        decode_sasl_base64(self._challenge(_AUTH_PROMPTS[1]))
+        return "", user
+
+    def _challenge(self, text: str) -> str:
+        self.reply(334, text)
+        line = self._next("an AUTH response")
+        if line is None:
+            raise RelayError("the client closed the connection during AUTH")
+        self.session.emit(
+            "received",
+            peer=self.session.peer,
+            line=line.text,
+            command=None,
+            pipelined=line.pipelined,
+            continuation=True,
+        )
+        if line.text == "*":
+            raise _Aborted
+        return line.text
+
+    def _mail(self, _command: Command, _fields: dict[str, object]) -> bool:
+        if self.in_mail:
+            self.reply(503, "5.5.0 MAIL already given")
+            return True
+        self.in_mail = True
+        self.reply(250, "2.1.0 Ok")
+        return True
+
+    def _rcpt(self, command: Command, fields: dict[str, object]) -> bool:
+        if not self.in_mail:
+            self.reply(503, "5.5.0 MAIL needed first")
+        elif "parse_error" in fields:
+            self.reply(501, f"5.5.4 {fields['parse_error']}")
+        elif ("forward" in fields or "forward_error" in fields) and not (self.lmtp and self.config.xrcptforward):
+            self.reply(555, f"5.5.4 Unsupported RCPT parameter {RCPT_FORWARD_PARAM}")
+        elif "forward_error" in fields:
+            self.reply(501, f"5.5.4 Invalid {RCPT_FORWARD_PARAM}= parameter: {fields['forward_error']}")
+        else:
+            self.recipients.append(parse_path_args(command.args, "TO:").path)
+            self.reply(250, "2.1.5 Ok")
+        return True
+
+    def _data(self, _command: Command, _fields: dict[str, object]) -> bool:
+        if not self.recipients:
+            self.reply(554, "5.5.0 No valid recipients")
+            return True
+        self.reply(354, "OK")
+        self._read_content()
+        if self.lmtp:
+            for recipient in self.recipients:
+                self.reply(250, f"2.0.0 {recipient} mailhops capture saved")
+        else:
+            self.reply(250, "2.0.0 Ok: queued by mailhops capture")
+        self._reset()
+        return True
+
+    def _read_content(self) -> None:
+        content = bytearray()
+        while True:
+            line = self._next("the message content")
+            if line is None:
+                raise RelayError("the client closed the connection in the middle of DATA")
+            if is_data_end(line.text):
+                break
+            content += unstuff(line.text).encode("utf-8", "surrogateescape") + b"\r\n"
+        self.session.emit(
+            "message",
+            recipients=list(self.recipients),
+            size=len(content),
+            content=content[:MAX_RECORDED_CONTENT].decode("utf-8", "surrogateescape"),
+            truncated=len(content) > MAX_RECORDED_CONTENT,
+        )
+
+    def _rset(self, _command: Command, _fields: dict[str, object]) -> bool:
+        self._reset()
+        self.reply(250, "2.0.0 Ok")
+        return True
+
+    def _noop(self, _command: Command, _fields: dict[str, object]) -> bool:
+        self.reply(250, "2.0.0 Ok")
+        return True
+
+    def _quit(self, _command: Command, _fields: dict[str, object]) -> bool:
+        self.reply(221, "2.0.0 Bye")
+        return False
+
+
+class _Aborted(Exception):
+    """The client answered an AUTH challenge with ``*``."""
+
+
+# --- inject --------------------------------------------------------------------------------
+
+
+def inject(session: Session) -> None:
+    """Send our own XCLIENT upstream first, then hand the client the upstream session."""
+    upstream = connect_upstream(session, UPSTREAM_UNAVAILABLE)
+    if upstream is None:
+        return
+    with upstream:
+        try:
+            head = _handshake(session, upstream)
+        except (RelayError, OSError, LineTooLongError) as err:
+            refuse_client(session, str(err), UPSTREAM_UNAVAILABLE)
+            return
+        if head:
+            session.sock.sendall(head)
+            pipe(session.sock, upstream, session.config.timeout, _client_filter(session))
+
+
+def connect_upstream(session: Session, refusal: str) -> socket.socket | None:
+    """A connection to the configured upstream, or None after telling the client ``refusal``."""
+    target = session.config.upstream
+    if target is None:
+        raise RelayError("inject mode without an upstream")
+    try:
+        return connect(target.host, target.port, session.config.timeout)
+    except OSError as err:
+        refuse_client(session, f"cannot connect to upstream {target.host}:{target.port}: {err}", refusal)
+        return None
+
+
+def refuse_client(session: Session, message: str, refusal: str) -> None:
+    session.emit("error", message=message)
+    with contextlib.suppress(OSError):  # the client may be gone already
+        send_line(session.sock, refusal)
+
+
+def _handshake(session: Session, upstream: socket.socket) -> bytes:
+    """Greeting, our hello, XCLIENT and its reply; return the bytes owed to the client.
+
+    The client gets the fresh greeting XCLIENT answered with, or the first one if
+    XCLIENT was refused. An empty result means the upstream greeted with an error,
+    which the client has been given.
+    """
+    reader = LineReader(upstream, "upstream")
+    greeting = read_reply(reader, "the greeting")
+    session.emit("upstream_greeting", line=greeting[0].text, lines=_texts(greeting))
+    if parse_reply_line(greeting[-1].text).code != 220:
+        session.emit("error", message=f"upstream greeted with {greeting[-1].text!r}")
+        session.sock.sendall(b"".join(line.raw for line in greeting))
+        return b""
+    verb = "LHLO" if session.config.protocol == "lmtp" else "EHLO"
+    send_line(upstream, f"{verb} {RELAY_HELO}")
+    _check_advertised(session, _texts(read_reply(reader, f"the reply to {verb}")))
+    line = format_xclient(session.config.xclient, SMTP)
+    send_line(upstream, line)
+    reply = read_reply(reader, "the reply to XCLIENT")
+    session.emit("injected", line=line, reply=_texts(reply))
+    head = reply
+    if parse_reply_line(reply[-1].text).code != 220:
+        session.emit("error", message=f"upstream refused XCLIENT: {reply[-1].text}")
+        head = greeting
+    # Anything upstream sent after its reply belongs to the client, in order.
+    return b"".join(line.raw for line in head) + reader.take_unread()
+
+
+def _check_advertised(session: Session, lines: list[str]) -> None:
+    """Record the upstream's hello reply; an ``error`` if XCLIENT (or an attribute) is not offered.
+
+    XCLIENT is sent anyway, as a front that trusts its configuration would.
+    """
+    try:
+        advertised = parse_ehlo_reply(lines).xclient
+    except SmtpParseError as err:
+        session.emit("upstream_ehlo", lines=lines, xclient=None)
+        session.emit("error", message=f"upstream hello reply: {err}; sending XCLIENT anyway")
+        return
+    session.emit("upstream_ehlo", lines=lines, xclient=None if advertised is None else list(advertised))
+    if advertised is None:
+        session.emit("error", message="upstream did not advertise XCLIENT; sending it anyway")
+        return
+    missing = [name for name, _ in session.config.xclient if name.upper() not in advertised]
+    if missing:
+        session.emit(
+            "error",
+            message=f"upstream did not advertise XCLIENT {' '.join(missing)}; sending it anyway",
+        )
+
+
+def _client_filter(session: Session) -> StreamFilter | None:
+    if not session.config.rcpt_forward:
+        return None
+
+    def record(original: str, rewritten: str) -> None:
+        session.emit("rewritten", original=original, line=rewritten)
+
+    value = encode_rcpt_forward(session.config.rcpt_forward)
+    return RcptParamAdder(RCPT_FORWARD_PARAM, value, on_rewrite=record)
+
+
+def _texts(lines: list[Line]) -> list[str]:
+    return [line.text for line in lines]
+
+
+HANDLERS: dict[str, Handler] = {"capture": capture, "inject": inject}
