@@ -9,7 +9,9 @@ from harness.matchers import Context, Matcher, resolve
 from harness.observations import ClientTranscript, Event, NodeObservation
 from harness.scenario import ClientExpect, NodeExpect, Scenario
 
-CATEGORY_EVENT = {"login": "login", "proxied": "proxied", "auth": "auth", "forward": "forward", "id": "id"}
+CATEGORIES = ("login", "proxied", "auth", "forward", "id", "xclient", "delivery", "client", "recipient", "disconnect")
+KEY_CASE = {"id": str.lower, "xclient": str.upper}
+"""ID keys are case-insensitive (compared lower-case), XCLIENT attribute names are compared upper-case."""
 
 
 @dataclass(frozen=True)
@@ -53,16 +55,17 @@ def check_scenario(
 
 def check_node(name: str, expect: NodeExpect, context: Context, observed: NodeObservation) -> list[FieldCheck]:
     checks: list[FieldCheck] = []
-    for category, event_kind in CATEGORY_EVENT.items():
+    for category in CATEGORIES:
         wanted = getattr(expect, category)
         if wanted is None:
             continue
-        matchers = _resolved(wanted, context)
-        checks += _best_event_checks(name, category, matchers, observed.of_kind(event_kind))
+        case = KEY_CASE.get(category, str)
+        matchers = _resolved({case(key): value for key, value in wanted.items()}, context)
+        checks += _best_event_checks(name, category, matchers, observed.of_kind(category))
     if expect.ttl is not None:
         matcher = resolve(expect.ttl, context)
         if matcher is not None:
-            checks += _best_event_checks(name, "ttl", {"x-proxy-ttl": matcher}, observed.of_kind("id"))
+            checks += _best_event_checks(name, "ttl", {"ttl": matcher}, observed.of_kind("ttl"))
     return checks
 
 

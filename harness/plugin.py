@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.scenario import Scenario, ScenarioError, load_scenario
-from harness.versions import DOVECOT_RELEASES, ServerRelease
+from harness.versions import FAMILIES, Combination, combinations
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
@@ -23,6 +23,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mailhops")
     group.addoption("--dovecot", default=os.environ.get("MAILHOPS_DOVECOT", ""),
                     help="comma-separated Dovecot versions to run (default: every version in the matrix)")
+    group.addoption("--postfix", default=os.environ.get("MAILHOPS_POSTFIX", ""),
+                    help="comma-separated Postfix versions to run (default: every version in the matrix)")
     group.addoption("--keep", action="store_true", default=False,
                     help="leave each scenario's containers and network up, and print how to reach them")
 
@@ -31,7 +33,8 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", None)
     _STATE["session"] = worker["testrunuid"] if worker else uuid.uuid4().hex[:16]
     _STATE["keep"] = config.getoption("keep")
-    _STATE["dovecot"] = [v.strip() for v in config.getoption("dovecot").split(",") if v.strip()]
+    _STATE["wanted"] = {family: [v.strip() for v in config.getoption(family).split(",") if v.strip()]
+                        for family in FAMILIES}
     signal.signal(signal.SIGTERM, _interrupt)
 
 
@@ -59,22 +62,19 @@ class ScenarioFile(pytest.File):
             scenario = load_scenario(self.path)
         except ScenarioError as exc:
             raise self.CollectError(str(exc)) from None
-        releases = selected_releases(scenario, _STATE.get("dovecot", []))
-        if not releases:
-            yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[no-version]", scenario=scenario, release=None)
-        for release in releases:
-            yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[{release.label}]", scenario=scenario,
-                                           release=release)
+        combos = selected_combinations(scenario, _STATE.get("wanted", {}))
+        if not combos:
+            yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[no-version]", scenario=scenario, combo=None)
+        for combo in combos:
+            yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[{combo.label}]", scenario=scenario,
+                                           combo=combo)
 
 
-def selected_releases(scenario: Scenario, wanted: list[str]) -> list[ServerRelease]:
-    """The built-in releases this scenario runs on: the matrix, cut by the scenario's pin and by --dovecot."""
-    releases = list(DOVECOT_RELEASES)
-    if scenario.servers.dovecot is not None:
-        releases = [r for r in releases if r.major in scenario.servers.dovecot]
-    if wanted:
-        releases = [r for r in releases if r.major in wanted]
-    return releases
+def selected_combinations(scenario: Scenario, wanted: Mapping[str, Sequence[str]]) -> list[Combination]:
+    """The built-in server combinations this scenario runs on: the matrix of the server families it uses,
+    cut by the scenario's pins and by --dovecot/--postfix."""
+    pins = {"dovecot": scenario.servers.dovecot, "postfix": scenario.servers.postfix}
+    return combinations(scenario.families(), pins, wanted)
 
 
 class ScenarioFailure(Exception):
@@ -84,27 +84,31 @@ class ScenarioFailure(Exception):
 
 
 class ScenarioItem(pytest.Item):
-    def __init__(self, *, scenario: Scenario, release: ServerRelease | None, **kwargs: Any):
+    def __init__(self, *, scenario: Scenario, combo: Combination | None, **kwargs: Any):
         super().__init__(**kwargs)
         self.scenario = scenario
-        self.release = release
-        if release is not None:
-            self.user_properties.append(("servers", release.label))
+        self.combo = combo
+        if combo is not None:
+            self.user_properties.append(("servers", combo.label))
         self.user_properties.append(("nodes", ",".join(scenario.nodes)))
 
+    @property
+    def label(self) -> str:
+        return self.combo.label if self.combo else "no-version"
+
     def runtest(self) -> None:
-        if self.release is None:
+        if self.combo is None:
             pytest.skip("no server version of the matrix is selected for this scenario")
         from harness.report import failure_text
         from harness.run import ScenarioRun
 
-        run = ScenarioRun(self.scenario, self.release, _image_set(), _STATE["session"], self.nodeid,
+        run = ScenarioRun(self.scenario, self.combo, _image_set(), _STATE["session"], self.nodeid,
                           keep=_STATE["keep"])
         result = run.execute()
         if _STATE["keep"]:
             print(_keep_text(run))
         if not result.verdict.passed:
-            raise ScenarioFailure(failure_text(result, self.release.label))
+            raise ScenarioFailure(failure_text(result, self.label))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ScenarioFailure):
@@ -113,11 +117,11 @@ class ScenarioItem(pytest.Item):
         from harness.nodes.container import NodeStartError
 
         if isinstance(excinfo.value, (NodeStartError, ImageError)):
-            return f"{self.scenario.name} [{self.release.label if self.release else '-'}]: {excinfo.value}"
+            return f"{self.scenario.name} [{self.label}]: {excinfo.value}"
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"scenario {self.scenario.name} [{self.release.label if self.release else '-'}]"
+        return self.path, 0, f"scenario {self.scenario.name} [{self.label}]"
 
 
 def _image_set() -> Any:

@@ -56,15 +56,19 @@ def _check_sections(result: RunResult) -> list[str]:
                          f"received from {senders}:")
         else:
             lines.append(f"{place}:")
-        width = max(len(f"{c.category}.{c.field}") for c in by_place[place])
+        width = max(len(_field_name(c)) for c in by_place[place])
         for check in by_place[place]:
-            name = f"{check.category}.{check.field}"
+            name = _field_name(check)
             where = _yaml_line(scenario, place, check)
             observed_text = "(not observed)" if check.observed is None else check.observed
             lines.append(f"  {'ok  ' if check.ok else 'FAIL'} {name:<{width}}  expected {check.expected:<24} "
                          f"observed {observed_text}{where}")
         lines.append("")
     return lines
+
+
+def _field_name(check: FieldCheck) -> str:
+    return check.category if check.category == check.field else f"{check.category}.{check.field}"
 
 
 def _yaml_line(scenario: Scenario, place: str, check: FieldCheck) -> str:

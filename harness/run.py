@@ -17,16 +17,17 @@ from docker.models.networks import Network
 from harness import clients, images
 from harness.expect import Verdict, check_scenario
 from harness.labels import ownership_labels
-from harness.nodes import dovecot, relay
+from harness.nodes import dovecot, postfix, relay
 from harness.nodes.container import NodeContainer, NodeStartError, read_greeting, wait_until
 from harness.observations import ClientTranscript, NodeObservation
 from harness.scenario import Scenario
 from harness.topology import PROTOCOL_PORTS, NodePlan, Plan, plan
-from harness.versions import RELAY_SUITE, ServerRelease, major_of
+from harness.versions import RELAY_SUITE, Combination, ServerRelease, major_of
 
 READY_TIMEOUT_S = float(os.environ.get("MAILHOPS_READY_TIMEOUT", "60"))
 SETTLE_TIMEOUT_S = float(os.environ.get("MAILHOPS_SETTLE_TIMEOUT", "8"))
 SUBNET_ATTEMPTS = 40
+READINESS = {"dovecot": (PROTOCOL_PORTS["imap"], "* OK"), "postfix": (PROTOCOL_PORTS["smtp"], "220 ")}
 
 
 @dataclass(frozen=True)
@@ -36,23 +37,26 @@ class ServerImage:
     version: str
 
 
+VERSION_COMMANDS = {"dovecot": ["dovecot", "--version"], "postfix": ["postconf", "-d", "-h", "mail_version"]}
+
+
 class ImageSet:
     """Server images for this process, made on first use under the cross-process build lock."""
 
     def __init__(self, client: docker.DockerClient):
         self.client = client
-        self._dovecot: dict[str, ServerImage] = {}
+        self._servers: dict[ServerRelease, ServerImage] = {}
         self._relay: str | None = None
 
-    def dovecot(self, release: ServerRelease) -> ServerImage:
-        if release.major not in self._dovecot:
+    def server(self, release: ServerRelease) -> ServerImage:
+        if release not in self._servers:
             with images.lock():
-                tag = images.server_image(self.client, "dovecot", release.suite)
-            version = images.read_version(self.client, tag, ["dovecot", "--version"])
+                tag = images.server_image(self.client, release.family, release.suite)
+            version = images.read_version(self.client, tag, VERSION_COMMANDS[release.family])
             if major_of(version) != release.major:
-                raise images.ImageError(f"{tag} has Dovecot {version}, expected {release.major}")
-            self._dovecot[release.major] = ServerImage(release, tag, version)
-        return self._dovecot[release.major]
+                raise images.ImageError(f"{tag} has {release.family} {version}, expected {release.major}")
+            self._servers[release] = ServerImage(release, tag, version)
+        return self._servers[release]
 
     def relay(self) -> str:
         if self._relay is None:
@@ -72,10 +76,10 @@ class RunResult:
 
 
 class ScenarioRun:
-    def __init__(self, scenario: Scenario, release: ServerRelease, image_set: ImageSet, session: str, item: str,
+    def __init__(self, scenario: Scenario, combination: Combination, image_set: ImageSet, session: str, item: str,
                  keep: bool = False):
         self.scenario = scenario
-        self.release = release
+        self.combination = combination
         self.images = image_set
         self.client = image_set.client
         self.labels = ownership_labels(session, item)
@@ -85,19 +89,20 @@ class ScenarioRun:
 
     def execute(self) -> RunResult:
         started = time.monotonic()
-        server = self.images.dovecot(self.release)
-        relay_image = self.images.relay() if any(n.kind == "relay" for n in self.scenario.nodes.values()) else ""
+        self.servers = {r.family: self.images.server(r) for r in self.combination.releases}
+        self.relay_image = self.images.relay() if any(n.kind == "relay" for n in self.scenario.nodes.values()) else ""
         try:
             self.network, subnet = self._create_network()
-            the_plan = plan(self.scenario, {"dovecot": server.version.split()[0]}, subnet)
-            self._start(the_plan, server, relay_image)
+            versions = {family: server.version.split()[0] for family, server in self.servers.items()}
+            the_plan = plan(self.scenario, versions, subnet)
+            self._start(the_plan)
             transcripts = tuple(
                 clients.run_session(index, session, the_plan.nodes[session.to].address)
                 for index, session in enumerate(self.scenario.clients)
             )
-            verdict, observed = self._observe_until_settled(the_plan, server, transcripts)
-            return RunResult(the_plan, {"dovecot": server.version}, verdict, observed, transcripts,
-                             time.monotonic() - started)
+            verdict, observed = self._observe_until_settled(the_plan, transcripts)
+            server_versions = {family: server.version for family, server in self.servers.items()}
+            return RunResult(the_plan, server_versions, verdict, observed, transcripts, time.monotonic() - started)
         finally:
             if not self.keep:
                 self.remove()
@@ -122,13 +127,16 @@ class ScenarioRun:
                     raise
         raise RuntimeError(f"no free /24 found in 10.64.0.0/10 after {SUBNET_ATTEMPTS} attempts")
 
-    def _start(self, the_plan: Plan, server: ServerImage, relay_image: str) -> None:
+    def _start(self, the_plan: Plan) -> None:
         assert self.network is not None
         for node in the_plan.nodes.values():
             if node.kind == "dovecot":
+                server = self.servers["dovecot"]
                 spec = dovecot.container_spec(node, the_plan, server.tag, server.release.major, self.labels)
+            elif node.kind == "postfix":
+                spec = postfix.container_spec(node, self.servers["postfix"].tag, self.labels)
             else:
-                spec = relay.container_spec(node, relay_image, self.labels)
+                spec = relay.container_spec(node, self.relay_image, self.labels)
             container = NodeContainer(spec, self.network)
             self.containers[node.name] = container
             container.start()
@@ -137,13 +145,13 @@ class ScenarioRun:
 
     def _wait_ready(self, node: NodePlan) -> None:
         container = self.containers[node.name]
-        port = PROTOCOL_PORTS["imap"]
         if node.kind == "relay":
             ready = wait_until(lambda: relay.is_ready(container.log()) or not container.running(), READY_TIMEOUT_S)
             ready = ready and relay.is_ready(container.log())
         else:
+            port, greeting = READINESS[node.kind]
             ready = wait_until(
-                lambda: not container.running() or (read_greeting(node.address, port) or "").startswith("* OK"),
+                lambda: not container.running() or (read_greeting(node.address, port) or "").startswith(greeting),
                 READY_TIMEOUT_S,
             ) and container.running()
         if not ready:
@@ -151,24 +159,26 @@ class ScenarioRun:
             state = "exited" if not container.running() else f"gave no greeting within {READY_TIMEOUT_S:.0f}s"
             raise NodeStartError(f"node `{node.name}` ({node.describe()}) {state}; its log:\n{tail}")
 
-    def _observe(self, the_plan: Plan, server: ServerImage) -> dict[str, NodeObservation]:
+    def _observe(self, the_plan: Plan) -> dict[str, NodeObservation]:
         observed = {}
         for name, node in the_plan.nodes.items():
             log = self.containers[name].log()
-            if node.kind == "dovecot":
-                observed[name] = dovecot.observe(node, server.version.split()[0], log)
-            else:
+            if node.kind == "relay":
                 observed[name] = relay.observe(node, log)
+            else:
+                version = self.servers[node.kind].version.split()[0]
+                observe = dovecot.observe if node.kind == "dovecot" else postfix.observe
+                observed[name] = observe(node, version, log)
         return observed
 
     def _observe_until_settled(
-        self, the_plan: Plan, server: ServerImage, transcripts: tuple[ClientTranscript, ...]
+        self, the_plan: Plan, transcripts: tuple[ClientTranscript, ...]
     ) -> tuple[Verdict, dict[str, NodeObservation]]:
         """Logs arrive after the client is done: re-read until every expectation holds or the deadline passes."""
         result: list[tuple[Verdict, dict[str, NodeObservation]]] = []
 
         def settled() -> bool:
-            observed = self._observe(the_plan, server)
+            observed = self._observe(the_plan)
             verdict = check_scenario(self.scenario, the_plan.context, observed, transcripts)
             result[:] = [(verdict, observed)]
             return verdict.passed

@@ -17,6 +17,8 @@ CLIENT = "client"
 """The name under which a scenario refers to the harness's own client (the address it connects from)."""
 
 Scalar = str | int
+XclientAttributes = dict[str, Scalar | dict[str, Scalar]]
+"""XCLIENT attributes by name; FORWARD may be a mapping of forwarded fields (encoded per protocol)."""
 Expected = Scalar | dict[str, Any]
 """A value to match: a literal, `@node` (that node's address), or a mapping such as
 {regex: ...}, {one_of: [...]}, {absent: true} or {dovecot-2.3: ..., dovecot-2.4: ..., default: ...}."""
@@ -30,44 +32,86 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Protocol = Literal["imap", "pop3", "submission", "lmtp", "smtp"]
+"""`smtp` is plain SMTP on port 25 (Postfix's smtpd); `submission` is port 587."""
+XCLIENT_PROTOCOLS = ("pop3", "submission", "lmtp", "smtp")
+
+
 class DovecotNode(_Strict):
-    """A real Dovecot server: a proxy forwarding every login to `to`, or a backend that logs users in."""
+    """A real Dovecot server (IMAP, POP3, submission and LMTP at once): a proxy forwarding every login and
+    every LMTP recipient to `to`, or a backend that logs users in and delivers mail."""
 
     kind: Literal["dovecot"]
     role: Literal["proxy", "backend"]
     to: str | None = None
     trust: tuple[str, ...] = ()
     password: str = "secret"
+    proxy_noauth: bool = False
+    submission_relay_host: str | None = None
+    submission_relay_trusted: bool = False
 
     @model_validator(mode="after")
-    def _proxy_needs_to(self) -> DovecotNode:
+    def _role_fields(self) -> DovecotNode:
         if self.role == "proxy" and self.to is None:
             raise ValueError("a proxy needs `to:` (the node it forwards logins to)")
         if self.role == "backend" and self.to is not None:
             raise ValueError("a backend does not forward: remove `to:` or make it role: proxy")
+        if self.role == "proxy" and self.submission_relay_host is not None:
+            raise ValueError("submission_relay_host is a backend setting (the MTA a logged-in user's mail goes to)")
+        if self.role == "backend" and self.proxy_noauth:
+            raise ValueError("proxy_noauth is a proxy setting")
         return self
+
+
+class PostfixNode(_Strict):
+    """A real Postfix smtpd (ports 25 and 587) that accepts mail for example.test/example.net and discards it."""
+
+    kind: Literal["postfix"]
+    trust: tuple[str, ...] = ()
+    """smtpd_authorized_xclient_hosts"""
+    inet_protocols: Literal["all", "ipv4"] = "all"
+
+    @property
+    def to(self) -> None:
+        return None
 
 
 class RelayNode(_Strict):
-    """A Python relay hop: `inject` adds ID fields in front of `to`; `capture` is a sink recording all it receives."""
+    """A Python relay hop: `inject` adds ID/XCLIENT in front of `to`; `capture` is a sink recording all it receives."""
 
     kind: Literal["relay"]
     mode: Literal["inject", "capture"]
-    protocol: Literal["imap"] = "imap"
+    protocol: Protocol = "imap"
     to: str | None = None
     trust: tuple[str, ...] = ()
     id: dict[str, Scalar] = Field(default_factory=dict)
+    xclient: XclientAttributes = Field(default_factory=dict)
+    rcpt_forward: dict[str, Scalar] = Field(default_factory=dict)
+    advertise: tuple[str, ...] | None = None
+    accept_login: bool = False
 
     @model_validator(mode="after")
     def _mode_fields(self) -> RelayNode:
+        inject_only = {"to": self.to, "id": self.id, "xclient": self.xclient, "rcpt_forward": self.rcpt_forward}
         if self.mode == "inject" and self.to is None:
             raise ValueError("an inject relay needs `to:` (the node it forwards to)")
-        if self.mode == "capture" and (self.to is not None or self.id):
-            raise ValueError("a capture relay is a terminal sink: it takes neither `to:` nor `id:`")
+        if self.mode == "capture" and any(inject_only.values()):
+            given = ", ".join(f"`{k}:`" for k, v in inject_only.items() if v)
+            raise ValueError(f"a capture relay is a terminal sink: it takes no {given}")
+        if self.mode == "inject" and (self.advertise is not None or self.accept_login):
+            raise ValueError("`advertise:` and `accept_login:` are for capture relays")
+        if self.id and self.protocol != "imap":
+            raise ValueError(f"`id:` is IMAP's; {self.protocol} forwards with `xclient:`")
+        if self.xclient and self.protocol == "imap":
+            raise ValueError("IMAP forwards with `id:`, not `xclient:`")
+        if self.rcpt_forward and self.protocol != "lmtp":
+            raise ValueError("`rcpt_forward:` (XRCPTFORWARD) is LMTP's")
+        if self.advertise is not None and self.protocol == "imap":
+            raise ValueError("`advertise:` lists XCLIENT attributes; IMAP has none")
         return self
 
 
-Node = Annotated[DovecotNode | RelayNode, Field(discriminator="kind")]
+Node = Annotated[DovecotNode | PostfixNode | RelayNode, Field(discriminator="kind")]
 
 
 class Login(_Strict):
@@ -75,23 +119,70 @@ class Login(_Strict):
     password: str = "secret"
 
 
-class ClientExpect(_Strict):
-    """What the client itself must see: the status (OK/NO/BAD) and text of its ID and LOGIN replies."""
+class Mail(_Strict):
+    """A message to send (submission, smtp, lmtp): envelope, and for LMTP the XRCPTFORWARD fields."""
 
+    sender: str = Field("alice@example.test", alias="from")
+    to: tuple[str, ...] = ("bob@example.net",)
+    forward: dict[str, Scalar] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ClientExpect(_Strict):
+    """What the client itself must see, per step: the status (`OK`/`NO`/`BAD`, `+OK`/`-ERR`, or the SMTP code)
+    and, in `<step>_reply`, the whole reply without its tag."""
+
+    greeting: Expected | None = None
+    greeting_reply: Expected | None = None
     id: Expected | None = None
     id_reply: Expected | None = None
+    xclient: Expected | None = None
+    xclient_reply: Expected | None = None
+    ehlo_xclient: Expected | None = None
     login: Expected | None = None
     login_reply: Expected | None = None
+    mail: Expected | None = None
+    mail_reply: Expected | None = None
+    rcpt: Expected | None = None
+    rcpt_reply: Expected | None = None
+    data: Expected | None = None
+    data_reply: Expected | None = None
 
 
 class ClientSession(_Strict):
-    """One client connection: connect to `to`, optionally send ID, optionally log in, log out."""
+    """One client connection: greeting, then per protocol: ID or XCLIENT, login, a mail, logout."""
 
-    protocol: Literal["imap"] = "imap"
+    protocol: Protocol = "imap"
     to: str
+    helo: str = "client.example"
     id: dict[str, Scalar] | None = None
-    login: Login | None = Field(default_factory=Login)
+    xclient: XclientAttributes | None = None
+    login: Login | None = None
+    mail: Mail | None = None
     expect: ClientExpect = Field(default_factory=ClientExpect)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_login(cls, data: Any) -> Any:
+        """IMAP and POP3 sessions log in unless told `login: null`; SMTP ones only when given a login."""
+        if isinstance(data, dict) and "login" not in data and data.get("protocol", "imap") in ("imap", "pop3"):
+            return {**data, "login": {}}
+        return data
+
+    @model_validator(mode="after")
+    def _protocol_fields(self) -> ClientSession:
+        if self.id is not None and self.protocol != "imap":
+            raise ValueError(f"`id:` is IMAP's; {self.protocol} forwards with `xclient:`")
+        if self.xclient is not None and self.protocol == "imap":
+            raise ValueError("IMAP forwards with `id:`, not `xclient:`")
+        if self.mail is not None and self.protocol in ("imap", "pop3"):
+            raise ValueError(f"`mail:` needs submission, smtp or lmtp, not {self.protocol}")
+        if self.mail is not None and self.mail.forward and self.protocol != "lmtp":
+            raise ValueError("`mail.forward` (XRCPTFORWARD) is LMTP's")
+        if self.login is not None and self.protocol == "lmtp":
+            raise ValueError("LMTP has no login")
+        return self
 
 
 class NodeExpect(_Strict):
@@ -102,18 +193,25 @@ class NodeExpect(_Strict):
     auth: dict[str, Expected] | None = None
     forward: dict[str, Expected] | None = None
     id: dict[str, Expected] | None = None
+    xclient: dict[str, Expected] | None = None
     ttl: Expected | None = None
+    delivery: dict[str, Expected] | None = None
+    client: dict[str, Expected] | None = None
+    recipient: dict[str, Expected] | None = None
+    disconnect: dict[str, Expected] | None = None
+
+
+def _versions_are_strings(value: Any) -> Any:
+    if isinstance(value, list) and any(not isinstance(v, str) for v in value):
+        raise ValueError('write versions as quoted strings, e.g. ["2.3", "2.4"] (3.10 would read as 3.1)')
+    return value
 
 
 class Servers(_Strict):
     dovecot: tuple[str, ...] | None = None
+    postfix: tuple[str, ...] | None = None
 
-    @field_validator("dovecot", mode="before")
-    @classmethod
-    def _versions_are_strings(cls, value: Any) -> Any:
-        if isinstance(value, list) and any(not isinstance(v, str) for v in value):
-            raise ValueError('write versions as quoted strings, e.g. ["2.3", "2.4"] (2.10 would read as 2.1)')
-        return value
+    _strings = field_validator("dovecot", "postfix", mode="before")(_versions_are_strings)
 
 
 class Scenario(_Strict):
@@ -132,6 +230,10 @@ class Scenario(_Strict):
 
     def line_of(self, *path: str | int) -> int:
         return self.source.line_of(path)
+
+    def families(self) -> list[str]:
+        """The server families this scenario runs: dovecot, postfix or both."""
+        return [family for family in ("dovecot", "postfix") if any(n.kind == family for n in self.nodes.values())]
 
 
 def load_scenario(file: Path, root: Path | None = None) -> Scenario:
@@ -208,11 +310,17 @@ def _reference_problems(scenario: Scenario) -> Any:
             yield scenario.line_of("nodes", name, "to"), f"nodes.{name}.to", f"no node named `{node.to}`"
         if node.to == name:
             yield scenario.line_of("nodes", name, "to"), f"nodes.{name}.to", "a node cannot forward to itself"
+        relay_host = getattr(node, "submission_relay_host", None)
+        if relay_host is not None and relay_host not in names:
+            yield (scenario.line_of("nodes", name, "submission_relay_host"), f"nodes.{name}.submission_relay_host",
+                   f"no node named `{relay_host}`")
         for index, trusted in enumerate(node.trust):
             if trusted not in names and trusted != CLIENT and not _is_network(trusted):
                 yield scenario.line_of("nodes", name, "trust", index), f"nodes.{name}.trust[{index}]", (
                     f"`{trusted}` is neither a node, `client`, nor an address or network"
                 )
+    if not any(node.kind in ("dovecot", "postfix") for node in scenario.nodes.values()):
+        yield scenario.line_of("nodes"), "nodes", "a scenario needs at least one real server (dovecot or postfix)"
     if not scenario.clients:
         yield scenario.line_of("clients"), "clients", "at least one client session is needed"
     for index, session in enumerate(scenario.clients):
@@ -240,24 +348,25 @@ def _reference_problems(scenario: Scenario) -> Any:
 
 
 OBSERVABLE = {
-    ("dovecot", "proxy"): {"proxied", "auth", "forward", "id", "ttl"},
-    ("dovecot", "backend"): {"login", "auth", "forward", "id", "ttl"},
-    ("relay", "capture"): {"id", "ttl", "forward"},
+    ("dovecot", "proxy"): {"proxied", "auth", "forward", "id", "ttl", "xclient"},
+    ("dovecot", "backend"): {"login", "auth", "forward", "id", "ttl", "xclient", "delivery"},
+    ("postfix", "smtpd"): {"client", "recipient", "disconnect"},
+    ("relay", "capture"): {"id", "xclient", "ttl", "forward"},
     ("relay", "inject"): set(),
 }
 ONLY_DOVECOT_23 = {"id", "ttl"}
 
 
-def _observable_problem(scenario: Scenario, node: DovecotNode | RelayNode, category: str) -> str | None:
+def _observable_problem(scenario: Scenario, node: DovecotNode | PostfixNode | RelayNode, category: str) -> str | None:
     """Why this node cannot show this kind of observation, or None."""
-    variant = node.role if isinstance(node, DovecotNode) else node.mode
+    variant = node.role if isinstance(node, DovecotNode) else node.mode if isinstance(node, RelayNode) else "smtpd"
     allowed = OBSERVABLE[(node.kind, variant)]
     if category not in allowed:
         return (f"a {node.kind} {variant} cannot show `{category}`; it shows: "
                 f"{', '.join(sorted(allowed)) or 'nothing (expect things of the next hop instead)'}")
     pinned = scenario.servers.dovecot
     if isinstance(node, DovecotNode) and category in ONLY_DOVECOT_23 and (pinned is None or set(pinned) - {"2.3"}):
-        return (f"only Dovecot 2.3 logs the ID it received (imap_id_log; 2.4 logs no x-* keys): "
+        return ("only Dovecot 2.3 logs the ID it received (imap_id_log; 2.4 logs no x-* keys): "
                 f"pin `servers: {{dovecot: [\"2.3\"]}}`, or expect `{category}` at a capture relay behind this node")
     return None
 

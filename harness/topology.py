@@ -10,7 +10,7 @@ from harness.matchers import Context
 from harness.scenario import CLIENT, DovecotNode, Node, RelayNode, Scenario
 
 FIRST_NODE_HOST = 10
-PROTOCOL_PORTS = {"imap": 143}
+PROTOCOL_PORTS = {"imap": 143, "pop3": 110, "submission": 587, "lmtp": 24, "smtp": 25}
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class NodePlan:
     address: str
     upstream: str | None
     trusted_networks: tuple[str, ...]
+    relay_host: str | None = None
+    """Dovecot backends: the address of submission_relay_host."""
 
     @property
     def kind(self) -> str:
@@ -28,7 +30,9 @@ class NodePlan:
     def describe(self) -> str:
         if isinstance(self.spec, DovecotNode):
             return f"dovecot {self.spec.role}"
-        return f"relay {self.spec.mode}"
+        if isinstance(self.spec, RelayNode):
+            return f"relay {self.spec.mode} {self.spec.protocol}"
+        return "postfix"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ def plan(scenario: Scenario, versions: Mapping[str, str], subnet: str) -> Plan:
             address=addresses[name],
             upstream=addresses[spec.to] if spec.to else None,
             trusted_networks=tuple(_network_of(entry, all_addresses) for entry in spec.trust),
+            relay_host=addresses[spec.submission_relay_host] if getattr(spec, "submission_relay_host", None) else None,
         )
         for name, spec in scenario.nodes.items()
     }
@@ -85,9 +90,10 @@ def forward_names(scenario: Scenario) -> tuple[str, ...]:
     names: list[str] = []
     for spec in scenario.nodes.values():
         if isinstance(spec, RelayNode):
-            names += _forward_keys(spec.id)
+            names += _forward_keys(spec.id) + _xclient_forward_keys(spec.xclient) + list(spec.rcpt_forward)
     for session in scenario.clients:
-        names += _forward_keys(session.id or {})
+        names += _forward_keys(session.id or {}) + _xclient_forward_keys(session.xclient or {})
+        names += list(session.mail.forward) if session.mail else []
     for node_expect in scenario.expect.values():
         names += list(node_expect.forward or {})
     return tuple(dict.fromkeys(names))
@@ -95,6 +101,12 @@ def forward_names(scenario: Scenario) -> tuple[str, ...]:
 
 def _forward_keys(fields: Mapping[str, object]) -> list[str]:
     return [key[len("x-forward-"):] for key in fields if key.lower().startswith("x-forward-")]
+
+
+def _xclient_forward_keys(attributes: Mapping[str, object]) -> list[str]:
+    """Names inside a FORWARD attribute given as a mapping ({FORWARD: {tenant: acme}})."""
+    forward = next((value for key, value in attributes.items() if key.upper() == "FORWARD"), None)
+    return list(forward) if isinstance(forward, dict) else []
 
 
 def _network_of(entry: str, addresses: Mapping[str, str]) -> str:

@@ -1,8 +1,12 @@
-"""The built-in server matrix: which Debian suite gives which server version."""
+"""The built-in server matrix (which Debian suite gives which server version) and its combinations."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+FAMILIES = ("dovecot", "postfix")
 
 
 @dataclass(frozen=True)
@@ -16,21 +20,40 @@ class ServerRelease:
         return f"{self.family}-{self.major}"
 
 
-DOVECOT_RELEASES = (
-    ServerRelease("dovecot", "2.3", "bookworm"),
-    ServerRelease("dovecot", "2.4", "trixie"),
-)
+RELEASES: dict[str, tuple[ServerRelease, ...]] = {
+    "dovecot": (ServerRelease("dovecot", "2.3", "bookworm"), ServerRelease("dovecot", "2.4", "trixie")),
+    "postfix": (ServerRelease("postfix", "3.7", "bookworm"), ServerRelease("postfix", "3.10", "trixie")),
+}
+DOVECOT_RELEASES = RELEASES["dovecot"]
 RELAY_SUITE = "bookworm"
 
 
-def dovecot_release(major: str) -> ServerRelease:
-    for release in DOVECOT_RELEASES:
-        if release.major == major:
-            return release
-    known = ", ".join(r.major for r in DOVECOT_RELEASES)
-    raise ValueError(f"no built-in Dovecot {major}: the matrix has {known}")
+@dataclass(frozen=True)
+class Combination:
+    """One release per server family a scenario uses, e.g. Dovecot 2.4 with Postfix 3.10."""
+
+    releases: tuple[ServerRelease, ...]
+
+    @property
+    def label(self) -> str:
+        return "-".join(release.label for release in self.releases) or "no-server"
+
+    def release(self, family: str) -> ServerRelease:
+        return next(release for release in self.releases if release.family == family)
+
+
+def combinations(
+    families: Iterable[str], pins: Mapping[str, Sequence[str] | None], wanted: Mapping[str, Sequence[str]]
+) -> list[Combination]:
+    """Every combination of the families' releases, cut by the scenario's pins and the command line."""
+    choices = []
+    for family in (f for f in FAMILIES if f in set(families)):
+        releases = [r for r in RELEASES[family] if pins.get(family) is None or r.major in (pins[family] or ())]
+        releases = [r for r in releases if not wanted.get(family) or r.major in wanted[family]]
+        choices.append(releases)
+    return [Combination(tuple(combo)) for combo in itertools.product(*choices)]
 
 
 def major_of(version: str) -> str:
-    """`2.4.1-4 (7d8c0e5759)` -> `2.4`."""
+    """`2.4.1-4 (7d8c0e5759)` -> `2.4`; `3.10.13` -> `3.10`."""
     return ".".join(version.split()[0].split("-")[0].split(".")[:2])

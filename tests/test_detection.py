@@ -39,7 +39,7 @@ MUTANTS: list[tuple[str, str, Mutation, list[tuple[str, ...]]]] = [
      [("proxy", "proxied.rip"), ("proxy", "proxied.session"), ("backend", "login.rip"), ("backend", "login.rport"),
       ("backend", "forward.tenant")]),
     ("front_drops_field", "imap/trusted_front", front_drops_forward_field, [("backend", "forward.tenant")]),
-    ("ttl_not_lowered", "imap/proxy_sends", client_ttl_not_lowered, [("sink", "ttl.x-proxy-ttl")]),
+    ("ttl_not_lowered", "imap/proxy_sends", client_ttl_not_lowered, [("sink", "ttl")]),
     ("sender_untrusted", "imap/proxy_sends", proxy_trusts_nobody,
      [("sink", "id.x-originating-ip"), ("sink", "id.x-session-id"), ("sink", "forward.tenant"),
       ("client[0] -> proxy", "reply.id_reply", "dovecot-2.4")]),  # 2.3 says "OK ID completed." either way

@@ -31,7 +31,8 @@ def test_login_lines_of_both_versions() -> None:
         (event,) = events_from_log(line)
         assert event.kind == "login"
         assert event.fields == {"user": "alice", "method": "PLAIN", "rip": "203.0.113.7", "rport": "51234",
-                                "lip": "10.250.1.20", "lport": "143", "session": "abc123", "fwd_tenant": "acme"}
+                                "lip": "10.250.1.20", "lport": "143", "session": "abc123", "fwd_tenant": "acme",
+                                "service": "imap"}
 
 
 def test_proxy_start_lines_of_both_versions() -> None:
@@ -57,8 +58,8 @@ def test_auth_request_without_forward_fields_has_an_empty_forward_event() -> Non
 
 
 def test_id_log_of_2_3() -> None:
-    (event,) = events_from_log(ID_23)
-    assert event.kind == "id"
+    event, ttl = events_from_log(ID_23)
+    assert event.kind == "id" and ttl.kind == "ttl" and ttl.fields == {"ttl": "4"}
     assert event.fields == {"x-session-id": "abc123", "x-originating-ip": "203.0.113.7", "x-proxy-ttl": "4",
                             "x-forward-tenant": "acme"}
 
@@ -74,3 +75,40 @@ def test_empty_element_and_trailing_comma() -> None:
 
 def test_forward_fields_unescape_tabs_and_newlines() -> None:
     assert parse_forward_fields("a=1\x01t\x01tb=x\x01ny") == {"a": "1", "b": "x\ny"}
+
+
+XCLIENT_LMTP_23 = ("Nov 25 14:55:27 lmtp(17): Debug: lmtp-server: conn 10.250.3.10:53182 [1]: Received new command: "
+                   "XCLIENT HELO=orig.example PROTO=LMTP SESSION=lmtpsess:P1 TTL=4 PORT=4003 ADDR=203.0.113.9")
+XCLIENT_SUBMISSION_24 = (
+    "Nov 25 14:55:40 submission-login: Debug: smtp-server: conn 10.250.4.10:44330 [1]: Received new command: "
+    "XCLIENT HELO=orig.example PROTO=ESMTP TTL=4 PORT=4002 ADDR=203.0.113.8 SESSION=smtpsess "
+    "CLIENT-TRANSPORT=insecure FORWARD=dGVuYW50PWFjbWU+3D: user=<>, rip=10.250.4.10, rport=44330, lip=10.250.4.11")
+USER_IN_24 = ("Nov 25 14:55:40 auth: Debug: master in: USER\t1\talice@example.test\tprotocol=lmtp\tlip=10.250.4.11\t"
+              "lport=24\trip=203.0.113.9\trport=4003\tforward_fields=tenant=acme")
+DELIVERY = "Nov 25 14:55:40 lmtp(alice@example.test)<16><lmtpsess:P1>: Info: msgid=unspecified: saved mail to INBOX"
+POP3_LOGIN_23 = ("pop3-login: Info: Login: user=<alice>, method=PLAIN, rip=203.0.113.7, rport=51234, "
+                 "lip=10.250.3.11, lport=110, session=<pop3sess>")
+
+
+def test_xclient_received_by_lmtp_and_submission() -> None:
+    (lmtp,) = events_from_log(XCLIENT_LMTP_23)
+    assert lmtp.kind == "xclient"
+    assert lmtp.fields == {"HELO": "orig.example", "PROTO": "LMTP", "SESSION": "lmtpsess:P1", "TTL": "4",
+                           "PORT": "4003", "ADDR": "203.0.113.9", "service": "lmtp"}
+    (submission,) = events_from_log(XCLIENT_SUBMISSION_24)
+    assert submission.fields["FORWARD"] == "dGVuYW50PWFjbWU="  # xtext decoded, the 2.4 login suffix cut
+    assert submission.fields["CLIENT-TRANSPORT"] == "insecure" and submission.fields["service"] == "submission"
+
+
+def test_lmtp_userdb_request_and_delivery() -> None:
+    auth, forward = events_from_log(USER_IN_24)
+    assert auth.kind == "auth" and auth.fields["user"] == "alice@example.test"
+    assert auth.fields["service"] == "lmtp" and auth.fields["rip"] == "203.0.113.9"
+    assert forward.fields == {"tenant": "acme"}
+    (delivery,) = events_from_log(DELIVERY)
+    assert delivery.fields == {"user": "alice@example.test", "session": "lmtpsess:P1", "mailbox": "INBOX"}
+
+
+def test_service_of_login_lines() -> None:
+    (event,) = events_from_log(POP3_LOGIN_23)
+    assert event.fields["service"] == "pop3" and event.fields["lport"] == "110"

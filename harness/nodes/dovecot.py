@@ -9,11 +9,10 @@ from harness.nodes.container import ContainerSpec
 from harness.nodes.dovecot_log import events_from_log
 from harness.observations import NodeObservation
 from harness.scenario import DovecotNode
-from harness.topology import PROTOCOL_PORTS, NodePlan, Plan
+from harness.topology import NodePlan, Plan
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "fixtures" / "dovecot"
 CONFIG_PATH = "/etc/mailhops/dovecot.conf"
-PROTOCOLS = ("imap",)
 
 
 class TemplateMissing(LookupError):
@@ -31,18 +30,20 @@ def render_config(node: NodePlan, plan: Plan, major: str) -> str:
     directory = TEMPLATES / major
     if not (directory / "base.conf").is_file():
         raise TemplateMissing(f"no Dovecot config templates for {major} (have: {', '.join(template_majors())})")
-    upstream_port = PROTOCOL_PORTS["imap"]
     values = {
         "node": node.name,
         "role": spec.role,
-        "protocols": " ".join(PROTOCOLS),
         "trusted_networks": " ".join(node.trusted_networks),
         "forward_elements": "".join(
             f" fwd_{name}=<%{{passdb:forward_{name}}}>" for name in plan.forward_names
         ),
         "next_host": node.upstream or "",
-        "next_port": str(upstream_port),
+        "proxy_noauth_arg": " proxy_noauth=y" if spec.proxy_noauth else "",
+        "proxy_noauth_field": "\n    proxy_noauth = y" if spec.proxy_noauth else "",
         "password": spec.password,
+        # Without a relay host the post-login submission process refuses; the login itself is still logged.
+        "relay_host": node.relay_host or "127.0.0.1",
+        "relay_trusted": "yes" if spec.submission_relay_trusted else "no",
     }
     text = (directory / "base.conf").read_text() + (directory / f"{spec.role}.conf").read_text()
     return string.Template(text).substitute(values)

@@ -6,10 +6,16 @@ import re
 
 from harness.observations import Event
 
-_LOGIN = re.compile(r"-login: Info: (?:Login|Logged in): (?P<elements>.*)$")
-_PROXIED = re.compile(r"-login: Info: proxy\([^)]*\): Started proxying to .*?\(\S+ secs\): (?P<elements>.*)$")
+_LOGIN = re.compile(r"(?P<service>[a-z0-9]+)-login: Info: (?:Login|Logged in): (?P<elements>.*)$")
+_PROXIED = re.compile(
+    r"(?P<service>[a-z0-9]+)-login: Info: proxy\([^)]*\): Started proxying to .*?\(\S+ secs\): (?P<elements>.*)$")
 _ID_SENT = re.compile(r"imap-login: Info: ID sent: (?P<pairs>.*?): user=<")
 _AUTH_IN = re.compile(r"auth: Debug: (?:.*?: )?client in: AUTH\t(?P<fields>.*)$")
+_USER_IN = re.compile(r"auth: Debug: (?:.*?: )?master in: USER\t(?P<fields>.*)$")
+# 2.4 appends the login log elements (": user=<>, rip=...") to submission-login's debug lines.
+_XCLIENT = re.compile(r"(?P<service>submission|lmtp)(?:-login)?(?:\(\d+\))?: Debug: (?:lmtp|smtp)-server: "
+                      r"conn \S+ \[\d+\]: Received new command: XCLIENT (?P<args>.*?)(?:: user=<.*)?$")
+_DELIVERY = re.compile(r"lmtp\((?P<user>[^)]+)\)<\d+><(?P<session>[^>]*)>: Info: .*saved mail to (?P<mailbox>\S+)")
 _ELEMENT = re.compile(r"(?P<key>[\w-]+)=(?:<(?P<bracketed>[^>]*)>|(?P<plain>[^,]*))(?:, |,?$)")
 
 
@@ -22,13 +28,30 @@ def parse_elements(text: str) -> dict[str, str]:
     return fields
 
 
-def parse_auth_fields(text: str) -> dict[str, str]:
-    """The tab-separated `client in: AUTH` arguments: id, mechanism, then key=value (or bare flags)."""
+def parse_auth_fields(text: str, skip: int = 2) -> dict[str, str]:
+    """Tab-separated auth protocol arguments after the first `skip` ones: key=value (or bare flags).
+    2.3 names the service `service=`, 2.4 `protocol=`: both are given as `service`."""
     fields = {}
-    for part in text.split("\t")[2:]:
+    for part in text.split("\t")[skip:]:
         key, sep, value = part.partition("=")
         fields[key] = value if sep else ""
+    if "protocol" in fields and "service" not in fields:
+        fields["service"] = fields["protocol"]
     return fields
+
+
+def parse_xclient_args(text: str) -> dict[str, str]:
+    """`HELO=orig.example TTL=4 ADDR=203.0.113.9` -> {HELO: ..., TTL: ..., ADDR: ...}, names upper-cased,
+    values as sent (xtext is decoded where it is well-formed)."""
+    fields = {}
+    for part in text.split():
+        key, _, value = part.partition("=")
+        fields[key.upper()] = _xtext_decode_lenient(value)
+    return fields
+
+
+def _xtext_decode_lenient(value: str) -> str:
+    return re.sub(r"\+([0-9A-F]{2})", lambda match: chr(int(match.group(1), 16)), value)
 
 
 def parse_forward_fields(value: str) -> dict[str, str]:
@@ -63,11 +86,25 @@ def events_from_log(log: str) -> tuple[Event, ...]:
     events: list[Event] = []
     for line in log.splitlines():
         if match := _LOGIN.search(line):
-            events.append(Event("login", parse_elements(match.group("elements")), line))
+            fields = {**parse_elements(match.group("elements")), "service": match.group("service")}
+            events.append(Event("login", fields, line))
         elif match := _PROXIED.search(line):
-            events.append(Event("proxied", parse_elements(match.group("elements")), line))
+            fields = {**parse_elements(match.group("elements")), "service": match.group("service")}
+            events.append(Event("proxied", fields, line))
+        elif match := _XCLIENT.search(line):
+            fields = {**parse_xclient_args(match.group("args")), "service": match.group("service")}
+            events.append(Event("xclient", fields, line))
+        elif match := _DELIVERY.search(line):
+            events.append(Event("delivery", match.groupdict(), line))
+        elif match := _USER_IN.search(line):
+            fields = {"user": match.group("fields").split("\t")[1], **parse_auth_fields(match.group("fields"))}
+            events.append(Event("auth", fields, line))
+            events.append(Event("forward", parse_forward_fields(fields.get("forward_fields", "")), line))
         elif match := _ID_SENT.search(line):
-            events.append(Event("id", parse_id_log(match.group("pairs")), line))
+            fields = parse_id_log(match.group("pairs"))
+            events.append(Event("id", fields, line))
+            if "x-proxy-ttl" in fields:
+                events.append(Event("ttl", {"ttl": fields["x-proxy-ttl"]}, line))
         elif match := _AUTH_IN.search(line):
             fields = parse_auth_fields(match.group("fields"))
             events.append(Event("auth", fields, line))

@@ -18,7 +18,8 @@ def relay_config(node: NodePlan) -> dict[str, object]:
     port = PROTOCOL_PORTS[spec.protocol]
     config: dict[str, object] = {
         "name": node.name,
-        "protocol": spec.protocol,
+        # Plain SMTP (port 25) speaks what submission speaks; only the port differs.
+        "protocol": "submission" if spec.protocol == "smtp" else spec.protocol,
         "mode": spec.mode,
         "listen": {"host": "0.0.0.0", "port": port},
         "timeout": 30,
@@ -27,7 +28,20 @@ def relay_config(node: NodePlan) -> dict[str, object]:
         config["upstream"] = {"host": node.upstream, "port": port}
     if spec.id:
         config["id"] = [[key, str(value)] for key, value in spec.id.items()]
+    if spec.xclient:
+        config["xclient"] = [[name.upper(), _pairs(value) if isinstance(value, dict) else str(value)]
+                             for name, value in spec.xclient.items()]
+    if spec.rcpt_forward:
+        config["rcpt_forward"] = _pairs(spec.rcpt_forward)
+    if spec.advertise is not None:
+        config["advertise"] = list(spec.advertise)
+    if spec.mode == "capture" and spec.protocol != "imap":
+        config["accept"] = "login" if spec.accept_login else "refuse"
     return config
+
+
+def _pairs(mapping: dict[str, object]) -> list[list[str]]:
+    return [[key, str(value)] for key, value in mapping.items()]
 
 
 def container_spec(node: NodePlan, image: str, labels: dict[str, str]) -> ContainerSpec:
@@ -58,17 +72,33 @@ def is_ready(log: str) -> bool:
     return any(record.get("event") == "ready" for record in records(log))
 
 
+def _received_events(record: dict[str, object]) -> list[Event]:
+    """ID, XCLIENT and XRCPTFORWARD of one received command, as id/xclient, ttl and forward events."""
+    line = str(record.get("line", ""))
+    events = []
+    if isinstance(pairs := record.get("id"), list):
+        fields = {str(key).lower(): ("NIL" if value is None else str(value)) for key, value in pairs}
+        events.append(Event("id", fields, line))
+        if "x-proxy-ttl" in fields:
+            events.append(Event("ttl", {"ttl": fields["x-proxy-ttl"]}, line))
+        forwarded = {key[len(FORWARD_PREFIX):]: value for key, value in fields.items()
+                     if key.startswith(FORWARD_PREFIX)}
+        events.append(Event("forward", forwarded, line))
+    if isinstance(attributes := record.get("xclient"), list):
+        fields = {str(name).upper(): str(value) for name, value in attributes}
+        events.append(Event("xclient", fields, line))
+        if "TTL" in fields:
+            events.append(Event("ttl", {"ttl": fields["TTL"]}, line))
+    if isinstance(forward := record.get("forward"), list):
+        events.append(Event("forward", {str(key): str(value) for key, value in forward}, line))
+    return events
+
+
 def observe(node: NodePlan, log: str) -> NodeObservation:
     events: list[Event] = []
     for record in records(log):
-        pairs = record.get("id")
-        if record.get("event") == "received" and isinstance(pairs, list):
-            fields = {str(key).lower(): ("NIL" if value is None else str(value)) for key, value in pairs}
-            line = str(record.get("line", ""))
-            events.append(Event("id", fields, line))
-            forwarded = {key[len(FORWARD_PREFIX):]: value for key, value in fields.items()
-                         if key.startswith(FORWARD_PREFIX)}
-            events.append(Event("forward", forwarded, line))
+        if record.get("event") == "received":
+            events += _received_events(record)
         elif record.get("event") == "injected":
             events.append(Event("injected", {"line": str(record.get("line", ""))}, str(record.get("line", ""))))
     spec = node.spec

@@ -1,0 +1,48 @@
+"""Postfix nodes: main.cf rendered from fixtures/postfix/main.cf, Debian's master.cf with chroot off and a
+submission listener, `postfix start-fg` logging to stdout."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+from harness.nodes.container import ContainerSpec
+from harness.nodes.postfix_log import events_from_log
+from harness.observations import NodeObservation
+from harness.scenario import PostfixNode
+from harness.topology import NodePlan
+
+TEMPLATE = Path(__file__).resolve().parent.parent.parent / "fixtures" / "postfix" / "main.cf"
+MAIN_CF = "/etc/postfix/main.cf"
+START = (
+    "postconf -F '*/*/chroot = n' "
+    "&& postconf -M 'submission/inet=submission inet n - n - - smtpd' "
+    "&& exec postfix start-fg"
+)
+
+
+def render_main_cf(node: NodePlan) -> str:
+    spec = node.spec
+    assert isinstance(spec, PostfixNode)
+    values = {
+        "node": node.name,
+        "inet_protocols": spec.inet_protocols,
+        "trusted_networks": " ".join(node.trusted_networks),
+    }
+    return string.Template(TEMPLATE.read_text()).substitute(values)
+
+
+def container_spec(node: NodePlan, image: str, labels: dict[str, str]) -> ContainerSpec:
+    return ContainerSpec(
+        name=node.name,
+        image=image,
+        address=node.address,
+        command=("sh", "-c", START),
+        env={},
+        files={MAIN_CF: render_main_cf(node).encode()},
+        labels=labels,
+    )
+
+
+def observe(node: NodePlan, version: str, log: str) -> NodeObservation:
+    return NodeObservation(node.name, f"postfix {version}", events_from_log(log), log)
