@@ -129,3 +129,50 @@ def test_relay_defaults(write_scenario: WriteScenario) -> None:
     text = VALID.replace("nodes:\n", "nodes:\n" + front)
     relay = load_scenario(write_scenario(text)).nodes["front"]
     assert isinstance(relay, RelayNode) and relay.protocol == "imap" and relay.id == {"x-forward-a": "b"}
+
+
+def test_protocol_specific_fields_are_checked(write_scenario: WriteScenario) -> None:
+    relay = "  front: {kind: relay, mode: inject, protocol: pop3, to: proxy, id: {x-a: b}}\n"
+    assert "nodes.front: `id:` is IMAP's; pop3 forwards with `xclient:`" in error_of(
+        write_scenario, VALID.replace("nodes:\n", "nodes:\n" + relay))
+    client = "  - {protocol: imap, to: proxy, mail: {to: [a@example.test]}}\n"
+    assert "clients[1]: `mail:` needs submission, smtp or lmtp, not imap" in error_of(
+        write_scenario, VALID.replace("expect:\n", client + "expect:\n"))
+    lmtp_login = "  - {protocol: lmtp, to: proxy, login: {user: a}}\n"
+    text = VALID.replace("expect:\n", lmtp_login + "expect:\n")
+    assert "clients[1]: LMTP has no login" in error_of(write_scenario, text)
+
+
+def test_postfix_node_and_relay_host_reference(write_scenario: WriteScenario) -> None:
+    text = VALID.replace("    trust: [proxy]\n", "    trust: [proxy]\n    submission_relay_host: pf\n")
+    assert "nodes.backend.submission_relay_host: no node named `pf`" in error_of(write_scenario, text)
+    with_pf = text.replace("clients:\n", "  pf: {kind: postfix, trust: [backend]}\nclients:\n")
+    scenario = load_scenario(write_scenario(with_pf, name="with_pf"))
+    assert scenario.families() == ["dovecot", "postfix"]
+    bad_category = with_pf + "  pf:\n    login: {rip: x}\n"
+    assert "expect.pf.login: a postfix smtpd cannot show `login`; it shows: client, disconnect, recipient" in (
+        error_of(write_scenario, bad_category))
+
+
+def test_imap_and_pop3_log_in_by_default_smtp_does_not(write_scenario: WriteScenario) -> None:
+    text = VALID.replace("  - to: proxy\n", "  - to: proxy\n  - {protocol: pop3, to: proxy}\n"
+                                             "  - {protocol: submission, to: proxy}\n")
+    sessions = load_scenario(write_scenario(text)).clients
+    assert [s.login is not None for s in sessions] == [True, True, False]
+
+
+def test_a_scenario_needs_a_real_server(write_scenario: WriteScenario) -> None:
+    text = "nodes:\n  sink: {kind: relay, mode: capture}\nclients:\n  - to: sink\n"
+    assert "case.yaml:1: nodes: a scenario needs at least one real server" in error_of(write_scenario, text)
+
+
+def test_readme_examples_are_valid_scenarios(write_scenario: WriteScenario) -> None:
+    import re
+
+    from tests.conftest import ROOT
+
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    scenarios = [block for block in blocks if block.startswith(("nodes:", "description:"))]
+    assert len(scenarios) >= 5
+    for index, block in enumerate(scenarios):
+        load_scenario(write_scenario(block, name=f"readme{index}"))

@@ -13,7 +13,7 @@ _DISCONNECT = re.compile(rf"postfix/\w+\[\d+\]: disconnect from {_CLIENT} (?P<co
 _WARN = re.compile(rf"postfix/\w+\[\d+\]: (?P<queue_id>\w+): warn: RCPT from {_CLIENT}: (?P<rest>.*)$")
 _REJECT = re.compile(
     rf"postfix/\w+\[\d+\]: (?P<queue_id>\w+): reject: RCPT from {_CLIENT}: (?P<code>\d{{3}}) (?P<rest>.*)$")
-_ENVELOPE = re.compile(r"(?P<key>from|to|proto|helo)=<?(?P<value>[^>;\s]*)>?")
+_ENVELOPE = re.compile(r"(?P<key>\w+)=<?(?P<value>[^>;\s]*)>?")
 
 
 def _client(match: re.Match[str]) -> dict[str, str]:
