@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness")
@@ -15,10 +17,27 @@ def main(argv: list[str] | None = None) -> int:
                        help="remove nothing; fail (exit 1) and list what is left, if anything")
     plan = commands.add_parser("plan", help="validate scenario files and print their plans; starts nothing")
     plan.add_argument("files", nargs="+", type=Path)
+    coverage = commands.add_parser("coverage", help="write docs/COVERAGE.md from scenarios/")
+    coverage.add_argument("--scenarios", type=Path, default=ROOT / "scenarios")
+    coverage.add_argument("--output", type=Path, default=ROOT / "docs" / "COVERAGE.md")
     args = parser.parse_args(argv)
     if args.command == "sweep":
         return _sweep(args.check)
+    if args.command == "coverage":
+        return _coverage(args.scenarios, args.output)
     return _plan(args.files)
+
+
+def _coverage(scenarios: Path, output: Path) -> int:
+    from harness.coverage import markdown, table
+    from harness.scenario import load_scenario
+
+    rows = table([load_scenario(file) for file in sorted(scenarios.rglob("*.yaml"))])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(markdown(rows))
+    empty = [f"{row.protocol} {row.parameter}" for row in rows if row.empty]
+    print(f"wrote {output}: {len(rows)} rows, {len(empty)} without a scenario{': ' if empty else ''}{', '.join(empty)}")
+    return 1 if empty else 0
 
 
 def _sweep(check: bool) -> int:

@@ -4,7 +4,9 @@ Errors are recorded in the transcript, never raised: the expectations judge them
 from __future__ import annotations
 
 import base64
+import os
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -14,7 +16,7 @@ from harness.protocol.xclient import encode_forward, encode_rcpt_forward, flavou
 from harness.scenario import ClientSession, XclientAttributes
 from harness.topology import PROTOCOL_PORTS
 
-TIMEOUT_S = 20.0
+TIMEOUT_S = float(os.environ.get("MAILHOPS_CLIENT_TIMEOUT", "60"))
 
 
 @dataclass
@@ -23,9 +25,11 @@ class _Conversation:
     lines: list[str] = field(default_factory=list)
     buffer: bytes = b""
     replies: dict[str, str] = field(default_factory=dict)
+    sent_at: float = 0.0
 
     def send(self, line: str, shown: str | None = None) -> None:
         self.lines.append(f"C: {shown or line}")
+        self.sent_at = time.monotonic()
         self.sock.sendall(line.encode() + b"\r\n")
 
     def read_line(self) -> str:
@@ -40,8 +44,11 @@ class _Conversation:
         return line
 
     def record(self, step: str, status: str, text: str) -> None:
+        """The reply to `step`: its status, its text, and how long after the last command it came."""
         self.replies[step] = status
         self.replies[f"{step}_reply"] = text
+        if self.sent_at:
+            self.replies[f"{step}_seconds"] = f"{time.monotonic() - self.sent_at:.2f}"
 
     # IMAP
     def imap(self, step: str, tag: str, line: str, shown: str | None = None) -> str:
@@ -87,6 +94,7 @@ def run_session(index: int, session: ClientSession, address: str, timeout: float
     """One session of the scenario against `address`."""
     conversation: _Conversation | None = None
     error = None
+    started = time.monotonic()
     try:
         with socket.create_connection((address, PROTOCOL_PORTS[session.protocol]), timeout=timeout) as sock:
             sock.settimeout(timeout)
@@ -96,6 +104,7 @@ def run_session(index: int, session: ClientSession, address: str, timeout: float
         error = f"{type(exc).__name__}: {exc}"
     lines = tuple(conversation.lines) if conversation else ()
     replies = dict(conversation.replies) if conversation else {}
+    replies["session_seconds"] = f"{time.monotonic() - started:.2f}"
     return ClientTranscript(index, session.to, lines, replies, error)
 
 

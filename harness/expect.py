@@ -10,6 +10,8 @@ from harness.observations import ClientTranscript, Event, NodeObservation
 from harness.scenario import ClientExpect, NodeExpect, Scenario
 
 CATEGORIES = ("login", "proxied", "auth", "forward", "id", "xclient", "delivery", "client", "recipient", "disconnect")
+COUNT = "count"
+"""A pseudo-field in any category: how many such events the node showed (`drop: {count: 0}`)."""
 KEY_CASE = {"id": str.lower, "xclient": str.upper}
 """ID keys are case-insensitive (compared lower-case), XCLIENT attribute names are compared upper-case."""
 
@@ -60,8 +62,13 @@ def check_node(name: str, expect: NodeExpect, context: Context, observed: NodeOb
         if wanted is None:
             continue
         case = KEY_CASE.get(category, str)
-        matchers = _resolved({case(key): value for key, value in wanted.items()}, context)
-        checks += _best_event_checks(name, category, matchers, observed.of_kind(category))
+        matchers = _resolved({key if key == COUNT else case(key): value for key, value in wanted.items()}, context)
+        events = observed.of_kind(category)
+        if COUNT in matchers:
+            count = matchers.pop(COUNT)
+            checks.append(FieldCheck(name, category, COUNT, count.describe(), str(len(events)),
+                                     count.matches(str(len(events)))))
+        checks += _best_event_checks(name, category, matchers, events)
     if expect.ttl is not None:
         matcher = resolve(expect.ttl, context)
         if matcher is not None:

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MATCHER_KEYS = {"regex", "one_of", "absent", "present", "not"}
+MATCHER_KEYS = {"regex", "one_of", "absent", "present", "not", "min", "max"}
+RANGE_KEYS = {"min", "max"}
 VERSION_KEY_RE = re.compile(r"^(dovecot|postfix)-\d+(\.\d+)*$")
 
 
@@ -47,6 +48,8 @@ class Matcher:
             return observed in self.value
         if self.kind == "not":
             return observed != self.value
+        if self.kind == "range":
+            return _in_range(observed, *self.value)
         return observed == self.value
 
     def describe(self) -> str:
@@ -60,6 +63,10 @@ class Matcher:
             return "one of " + ", ".join(self.value)
         if self.kind == "not":
             return f"not {self.value}"
+        if self.kind == "range":
+            low, high = self.value
+            return " and ".join(part for part in (f">= {low}" if low is not None else "",
+                                                  f"<= {high}" if high is not None else "") if part)
         return self.value
 
 
@@ -72,6 +79,10 @@ def shape_problem(expected: Any, node_names: set[str]) -> str | None:
     if not isinstance(expected, dict):
         return None
     keys = set(expected)
+    if keys and keys <= RANGE_KEYS:
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in expected.values()):
+            return "min and max take numbers"
+        return None
     if keys & MATCHER_KEYS:
         if len(keys) != 1:
             return f"a matcher has exactly one of {sorted(MATCHER_KEYS)}"
@@ -106,6 +117,8 @@ def _matcher_problem(key: str, value: Any) -> str | None:
 def resolve(expected: Any, context: Context) -> Matcher | None:
     """The matcher for this run, or None when a version map has no entry for these versions."""
     if isinstance(expected, dict):
+        if expected and set(expected) <= RANGE_KEYS:
+            return Matcher("range", (expected.get("min"), expected.get("max")))
         if "regex" in expected:
             return Matcher("regex", expected["regex"])
         if "one_of" in expected:
@@ -121,6 +134,14 @@ def resolve(expected: Any, context: Context) -> Matcher | None:
                 return resolve(expected[label], context)
         return None
     return Matcher("equals", _text(expected, context))
+
+
+def _in_range(observed: str, low: float | None, high: float | None) -> bool:
+    try:
+        number = float(observed)
+    except ValueError:
+        return False
+    return (low is None or number >= low) and (high is None or number <= high)
 
 
 def _text(value: Any, context: Context) -> str:

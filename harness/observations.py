@@ -21,6 +21,8 @@ class NodeObservation:
     description: str
     events: tuple[Event, ...] = ()
     log: str = ""
+    kind_is_server: bool = True
+    """False for relay hops: their logs are the harness's own, not a server's."""
 
     def of_kind(self, kind: str) -> list[Event]:
         return [event for event in self.events if event.kind == kind]

@@ -17,6 +17,7 @@ def failure_text(result: RunResult, label: str) -> str:
         "servers: " + ", ".join(f"{family} {version}" for family, version in result.server_versions.items()),
         *("chain: " + " -> ".join(_hop_name(result, name) for name in chain) for chain in plan.chains()),
         "",
+        *_health_section(result),
         *_check_sections(result),
         "client sessions:",
         *_transcripts(result),
@@ -25,6 +26,17 @@ def failure_text(result: RunResult, label: str) -> str:
         *_log_tails(result),
     ]
     return "\n".join(sections)
+
+
+def _health_section(result: RunResult) -> list[str]:
+    health = result.health
+    if not health.undeclared and not health.known_missing:
+        return []
+    lines = ["server health:"]
+    lines += [f"  CRASH {crash.node}: {crash.line.strip()}" for crash in health.undeclared]
+    lines += [f"  FIXED? a declared known issue did not happen (strict): {issue.reason}"
+              for issue in health.known_missing]
+    return [*lines, ""]
 
 
 def _hop_name(result: RunResult, name: str) -> str:

@@ -16,6 +16,7 @@ from docker.models.networks import Network
 
 from harness import clients, images
 from harness.expect import Verdict, check_scenario
+from harness.health import Health, check_health
 from harness.labels import ownership_labels
 from harness.nodes import dovecot, postfix, relay
 from harness.nodes.container import NodeContainer, NodeStartError, read_greeting, wait_until
@@ -73,6 +74,12 @@ class RunResult:
     nodes: Mapping[str, NodeObservation]
     clients: tuple[ClientTranscript, ...]
     duration_s: float
+    health: Health = Health((), (), ())
+
+    @property
+    def passed(self) -> bool:
+        """Every expectation held, no undeclared crash, and every declared crash happened."""
+        return self.verdict.passed and not self.health.undeclared and not self.health.known_missing
 
 
 class ScenarioRun:
@@ -102,7 +109,9 @@ class ScenarioRun:
             )
             verdict, observed = self._observe_until_settled(the_plan, transcripts)
             server_versions = {family: server.version for family, server in self.servers.items()}
-            return RunResult(the_plan, server_versions, verdict, observed, transcripts, time.monotonic() - started)
+            health = check_health(observed, self.scenario.known_issues, the_plan.context.version_labels())
+            return RunResult(the_plan, server_versions, verdict, observed, transcripts, time.monotonic() - started,
+                             health)
         finally:
             if not self.keep:
                 self.remove()

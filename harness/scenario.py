@@ -76,11 +76,21 @@ class PostfixNode(_Strict):
         return None
 
 
+class Mutation(_Strict):
+    """How a `mutate` relay corrupts the forwarding command on its link (for the harness's own negative tests)."""
+
+    drop: tuple[str, ...] = ()
+    drop_forward: tuple[str, ...] = ()
+    ttl_delta: int = 0
+    set: dict[str, Scalar] = Field(default_factory=dict)
+
+
 class RelayNode(_Strict):
-    """A Python relay hop: `inject` adds ID/XCLIENT in front of `to`; `capture` is a sink recording all it receives."""
+    """A Python relay hop: `inject` adds ID/XCLIENT in front of `to`; `pass` forwards unchanged and records what
+    crosses its link; `mutate` is a faulty `pass`; `capture` is a sink recording all it receives."""
 
     kind: Literal["relay"]
-    mode: Literal["inject", "capture"]
+    mode: Literal["inject", "capture", "pass", "mutate"]
     protocol: Protocol = "imap"
     to: str | None = None
     trust: tuple[str, ...] = ()
@@ -89,17 +99,22 @@ class RelayNode(_Strict):
     rcpt_forward: dict[str, Scalar] = Field(default_factory=dict)
     advertise: tuple[str, ...] | None = None
     accept_login: bool = False
+    mutate: Mutation | None = None
 
     @model_validator(mode="after")
     def _mode_fields(self) -> RelayNode:
-        inject_only = {"to": self.to, "id": self.id, "xclient": self.xclient, "rcpt_forward": self.rcpt_forward}
-        if self.mode == "inject" and self.to is None:
-            raise ValueError("an inject relay needs `to:` (the node it forwards to)")
-        if self.mode == "capture" and any(inject_only.values()):
+        inject_only = {"id": self.id, "xclient": self.xclient, "rcpt_forward": self.rcpt_forward}
+        if self.mode != "capture" and self.to is None:
+            raise ValueError(f"a {self.mode} relay needs `to:` (the node it forwards to)")
+        if self.mode == "capture" and self.to is not None:
+            raise ValueError("a capture relay is a terminal sink: it takes no `to:`")
+        if self.mode != "inject" and any(inject_only.values()):
             given = ", ".join(f"`{k}:`" for k, v in inject_only.items() if v)
-            raise ValueError(f"a capture relay is a terminal sink: it takes no {given}")
-        if self.mode == "inject" and (self.advertise is not None or self.accept_login):
+            raise ValueError(f"only an inject relay sends its own parameters: a {self.mode} relay takes no {given}")
+        if self.mode != "capture" and (self.advertise is not None or self.accept_login):
             raise ValueError("`advertise:` and `accept_login:` are for capture relays")
+        if (self.mode == "mutate") != (self.mutate is not None):
+            raise ValueError("a mutate relay needs `mutate:` (and only a mutate relay takes it)")
         if self.id and self.protocol != "imap":
             raise ValueError(f"`id:` is IMAP's; {self.protocol} forwards with `xclient:`")
         if self.xclient and self.protocol == "imap":
@@ -142,6 +157,8 @@ class ClientExpect(_Strict):
     ehlo_xclient: Expected | None = None
     login: Expected | None = None
     login_reply: Expected | None = None
+    login_seconds: Expected | None = None
+    session_seconds: Expected | None = None
     mail: Expected | None = None
     mail_reply: Expected | None = None
     rcpt: Expected | None = None
@@ -199,6 +216,39 @@ class NodeExpect(_Strict):
     client: dict[str, Expected] | None = None
     recipient: dict[str, Expected] | None = None
     disconnect: dict[str, Expected] | None = None
+    drop: dict[str, Expected] | None = None
+
+
+class KnownIssue(_Strict):
+    """A server crash the scenario expects on some versions: the item is an xfail there, with `reason`, and fails
+    if the crash stops happening (strict), so an upgrade that fixes it is noticed."""
+
+    servers: tuple[str, ...]
+    match: str
+    reason: str
+    node: str | None = None
+
+    @field_validator("servers", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("servers")
+    @classmethod
+    def _labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for label in value:
+            if not re.fullmatch(r"(dovecot|postfix)-\d+(\.\d+)*", label):
+                raise ValueError(f"`{label}` is not a server label such as dovecot-2.3 or postfix-3.10")
+        return value
+
+    @field_validator("match")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"bad regex: {exc}") from None
+        return value
 
 
 def _versions_are_strings(value: Any) -> Any:
@@ -224,6 +274,7 @@ class Scenario(_Strict):
     nodes: dict[str, Node]
     clients: tuple[ClientSession, ...]
     expect: dict[str, NodeExpect] = Field(default_factory=dict)
+    known_issues: tuple[KnownIssue, ...] = ()
     source: SourceMap = Field(exclude=True, repr=False)
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -339,6 +390,10 @@ def _reference_problems(scenario: Scenario) -> Any:
             if problem:
                 field = ".".join(("expect", name, *path))
                 yield scenario.line_of("expect", name, *path), field, problem
+    for index, issue in enumerate(scenario.known_issues):
+        if issue.node is not None and issue.node not in names:
+            yield scenario.line_of("known_issues", index, "node"), f"known_issues[{index}].node", (
+                f"no node named `{issue.node}`")
     for index, session in enumerate(scenario.clients):
         for path, value in _expected_values(session.expect):
             problem = shape_problem(value, names)
@@ -348,10 +403,12 @@ def _reference_problems(scenario: Scenario) -> Any:
 
 
 OBSERVABLE = {
-    ("dovecot", "proxy"): {"proxied", "auth", "forward", "id", "ttl", "xclient"},
+    ("dovecot", "proxy"): {"proxied", "auth", "forward", "id", "ttl", "xclient", "drop"},
     ("dovecot", "backend"): {"login", "auth", "forward", "id", "ttl", "xclient", "delivery"},
     ("postfix", "smtpd"): {"client", "recipient", "disconnect"},
     ("relay", "capture"): {"id", "xclient", "ttl", "forward"},
+    ("relay", "pass"): {"id", "xclient", "ttl", "forward"},
+    ("relay", "mutate"): {"id", "xclient", "ttl", "forward"},
     ("relay", "inject"): set(),
 }
 ONLY_DOVECOT_23 = {"id", "ttl"}

@@ -39,7 +39,16 @@ def test_proxy_start_lines_of_both_versions() -> None:
     for line in (PROXIED_23, PROXIED_24):
         (event,) = events_from_log(line)
         assert event.kind == "proxied" and event.fields["rip"] == "203.0.113.7"
-        assert event.fields["session"] == "abc123"
+        assert event.fields["session"] == "abc123" and event.fields["result"] == "started"
+
+
+def test_proxy_login_refused_by_the_next_hop() -> None:
+    line = ("pop3-login: Info: proxy(alice,10.70.85.12:110): Login failed: [AUTH] mailhops capture refuses every "
+            "login: user=<alice>, method=PLAIN, rip=203.0.113.7, rport=51234, session=<pop3-all-0001>")
+    (event,) = events_from_log(line)
+    assert event.kind == "proxied" and event.fields["result"] == "login failed"
+    assert event.fields["reason"] == "[AUTH] mailhops capture refuses every login"
+    assert event.fields["service"] == "pop3" and event.fields["session"] == "pop3-all-0001"
 
 
 def test_auth_request_fields_and_forward_fields() -> None:

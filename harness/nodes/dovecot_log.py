@@ -9,12 +9,20 @@ from harness.observations import Event
 _LOGIN = re.compile(r"(?P<service>[a-z0-9]+)-login: Info: (?:Login|Logged in): (?P<elements>.*)$")
 _PROXIED = re.compile(
     r"(?P<service>[a-z0-9]+)-login: Info: proxy\([^)]*\): Started proxying to .*?\(\S+ secs\): (?P<elements>.*)$")
+_PROXY_LOGIN_FAILED = re.compile(
+    r"(?P<service>[a-z0-9]+)-login: Info: proxy\([^)]*\): Login failed: (?P<reason>.*?): (?P<elements>user=<.*)$")
 _ID_SENT = re.compile(r"imap-login: Info: ID sent: (?P<pairs>.*?): user=<")
 _AUTH_IN = re.compile(r"auth: Debug: (?:.*?: )?client in: AUTH\t(?P<fields>.*)$")
 _USER_IN = re.compile(r"auth: Debug: (?:.*?: )?master in: USER\t(?P<fields>.*)$")
 # 2.4 appends the login log elements (": user=<>, rip=...") to submission-login's debug lines.
 _XCLIENT = re.compile(r"(?P<service>submission|lmtp)(?:-login)?(?:\(\d+\))?: Debug: (?:lmtp|smtp)-server: "
                       r"conn \S+ \[\d+\]: Received new command: XCLIENT (?P<args>.*?)(?:: user=<.*)?$")
+_TTL_DROP = re.compile(r"(?P<service>[a-z0-9]+)-login: Error: proxy\((?P<user>[^,)]*)(?:,(?P<dest>[^)]*))?\): "
+                       r"Aborting due to remote server: TTL reached zero - proxies appear to be looping\?")
+_SELF_LOOP = re.compile(r"(?P<service>[a-z0-9]+)-login: Error: proxy\((?P<user>[^,)]*)(?:,(?P<dest>[^)]*))?\): "
+                        r"Proxying loops to itself")
+_LMTP_DROP = re.compile(r"(?P<service>lmtp)\(\S*?\): Error: .*Proxying to <(?P<user>[^>]*)> "
+                        r"(?:(?P<ttl>appears to be looping \(TTL=0\))|loops to itself)")
 _DELIVERY = re.compile(r"lmtp\((?P<user>[^)]+)\)<\d+><(?P<session>[^>]*)>: Info: .*saved mail to (?P<mailbox>\S+)")
 _ELEMENT = re.compile(r"(?P<key>[\w-]+)=(?:<(?P<bracketed>[^>]*)>|(?P<plain>[^,]*))(?:, |,?$)")
 
@@ -81,6 +89,10 @@ def _tab_unescape(text: str) -> str:
     return text
 
 
+def _present(groups: dict[str, str | None]) -> dict[str, str]:
+    return {key: value for key, value in groups.items() if value is not None}
+
+
 def events_from_log(log: str) -> tuple[Event, ...]:
     """Every login, proxy start and auth request in a Dovecot log, in order."""
     events: list[Event] = []
@@ -89,11 +101,23 @@ def events_from_log(log: str) -> tuple[Event, ...]:
             fields = {**parse_elements(match.group("elements")), "service": match.group("service")}
             events.append(Event("login", fields, line))
         elif match := _PROXIED.search(line):
-            fields = {**parse_elements(match.group("elements")), "service": match.group("service")}
+            fields = {**parse_elements(match.group("elements")), "service": match.group("service"), "result": "started"}
+            events.append(Event("proxied", fields, line))
+        elif match := _PROXY_LOGIN_FAILED.search(line):
+            fields = {**parse_elements(match.group("elements")), "service": match.group("service"),
+                      "result": "login failed", "reason": match.group("reason")}
             events.append(Event("proxied", fields, line))
         elif match := _XCLIENT.search(line):
             fields = {**parse_xclient_args(match.group("args")), "service": match.group("service")}
             events.append(Event("xclient", fields, line))
+        elif match := _TTL_DROP.search(line):
+            events.append(Event("drop", {**_present(match.groupdict()), "reason": "ttl"}, line))
+        elif match := _SELF_LOOP.search(line):
+            events.append(Event("drop", {**_present(match.groupdict()), "reason": "self-loop"}, line))
+        elif match := _LMTP_DROP.search(line):
+            fields = {"service": "lmtp", "user": match.group("user"),
+                      "reason": "ttl" if match.group("ttl") else "self-loop"}
+            events.append(Event("drop", fields, line))
         elif match := _DELIVERY.search(line):
             events.append(Event("delivery", match.groupdict(), line))
         elif match := _USER_IN.search(line):

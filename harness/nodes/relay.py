@@ -37,6 +37,8 @@ def relay_config(node: NodePlan) -> dict[str, object]:
         config["advertise"] = list(spec.advertise)
     if spec.mode == "capture" and spec.protocol != "imap":
         config["accept"] = "login" if spec.accept_login else "refuse"
+    if spec.mutate is not None:
+        config["mutate"] = spec.mutate.model_dump(exclude_defaults=True)
     return config
 
 
@@ -103,4 +105,4 @@ def observe(node: NodePlan, log: str) -> NodeObservation:
             events.append(Event("injected", {"line": str(record.get("line", ""))}, str(record.get("line", ""))))
     spec = node.spec
     assert isinstance(spec, RelayNode)
-    return NodeObservation(node.name, f"relay {spec.mode} ({spec.protocol})", tuple(events), log)
+    return NodeObservation(node.name, f"relay {spec.mode} ({spec.protocol})", tuple(events), log, kind_is_server=False)

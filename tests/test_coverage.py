@@ -1,0 +1,52 @@
+"""The coverage table: generated from the scenarios, complete (no parameter without a scenario), up to date."""
+
+from __future__ import annotations
+
+from harness.coverage import SPEC, covers, markdown, table
+from harness.scenario import load_scenario
+from tests.conftest import ROOT, SCENARIOS, WriteScenario
+
+
+def shipped_rows():  # type: ignore[no-untyped-def]
+    return table([load_scenario(file) for file in sorted(SCENARIOS.rglob("*.yaml"))])
+
+
+def test_every_spec_parameter_has_a_scenario() -> None:
+    empty = [f"{row.protocol} {row.parameter}" for row in shipped_rows() if row.empty]
+    assert not empty, f"parameters no scenario sends or expects: {', '.join(empty)}"
+
+
+def test_every_parameter_is_covered_on_every_version() -> None:
+    gaps = [f"{row.protocol} {row.parameter} on {label}" for row in shipped_rows()
+            for label, names in row.cells.items() if not names]
+    assert not gaps, f"covered on some versions only: {', '.join(gaps)}"
+
+
+def test_committed_table_is_up_to_date() -> None:
+    committed = (ROOT / "docs" / "COVERAGE.md").read_text()
+    assert committed == markdown(shipped_rows()), "run: python -m harness coverage"
+
+
+def test_rows_are_the_spec() -> None:
+    rows = shipped_rows()
+    assert [(row.protocol, row.parameter) for row in rows] == [(p, k) for p, keys in SPEC.items() for k in keys]
+    assert list(rows[0].cells) == ["dovecot-2.3", "dovecot-2.4"]
+    assert list(next(row for row in rows if row.protocol == "smtp").cells) == ["postfix-3.7", "postfix-3.10"]
+
+
+def test_what_counts_as_covering(write_scenario: WriteScenario) -> None:
+    scenario = load_scenario(write_scenario("""\
+nodes:
+  front: {kind: relay, mode: inject, protocol: lmtp, to: p, xclient: {ADDR: "IPV6:2001:db8::1", PROTO: LMTP},
+          rcpt_forward: {t: a}}
+  p: {kind: dovecot, role: proxy, to: sink, trust: [front]}
+  sink: {kind: relay, mode: capture, protocol: lmtp}
+clients:
+  - {protocol: lmtp, to: front}
+expect:
+  sink:
+    xclient: {SESSION: x}
+    ttl: 4
+"""))
+    assert covers(scenario) == {("lmtp", "ADDR=IPV6:"), ("lmtp", "PROTO=LMTP"), ("lmtp", "FORWARD"),
+                                ("lmtp", "SESSION"), ("lmtp", "TTL")}
