@@ -78,7 +78,8 @@ def covers(scenario: Scenario) -> set[tuple[str, str]]:
         found |= {(protocol, parameter) for parameter in _parameters(protocol, sent)}
     for node_expect in scenario.expect.values():
         for protocol in protocols:
-            expected = {**(node_expect.id or {}), **(node_expect.xclient or {})}
+            expected = {key: value for category in ("id", "xclient")
+                        for _, fields in node_expect.entries(category) for key, value in fields.items()}
             if node_expect.forward:
                 expected["FORWARD" if protocol != "imap" else "x-forward-x"] = "x"
             if node_expect.ttl is not None:

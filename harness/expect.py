@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.matchers import Context, Matcher, resolve
 from harness.observations import ClientTranscript, Event, NodeObservation
@@ -12,6 +12,8 @@ from harness.scenario import ClientExpect, NodeExpect, Scenario
 CATEGORIES = ("login", "proxied", "auth", "forward", "id", "xclient", "delivery", "client", "recipient", "disconnect")
 COUNT = "count"
 """A pseudo-field in any category: how many such events the node showed (`drop: {count: 0}`)."""
+PSEUDO_FIELDS = {COUNT, "service"}
+"""Fields the harness adds to events, written in lower case whatever the category."""
 KEY_CASE = {"id": str.lower, "xclient": str.upper}
 """ID keys are case-insensitive (compared lower-case), XCLIENT attribute names are compared upper-case."""
 
@@ -26,6 +28,8 @@ class FieldCheck:
     expected: str
     observed: str | None
     ok: bool
+    path: tuple[str | int, ...] = ()
+    """Where the expectation stands under `expect: <node>:` in the scenario file."""
 
 
 @dataclass(frozen=True)
@@ -58,22 +62,30 @@ def check_scenario(
 def check_node(name: str, expect: NodeExpect, context: Context, observed: NodeObservation) -> list[FieldCheck]:
     checks: list[FieldCheck] = []
     for category in CATEGORIES:
-        wanted = getattr(expect, category)
-        if wanted is None:
-            continue
         case = KEY_CASE.get(category, str)
-        matchers = _resolved({key if key == COUNT else case(key): value for key, value in wanted.items()}, context)
         events = observed.of_kind(category)
-        if COUNT in matchers:
-            count = matchers.pop(COUNT)
-            checks.append(FieldCheck(name, category, COUNT, count.describe(), str(len(events)),
-                                     count.matches(str(len(events)))))
-        checks += _best_event_checks(name, category, matchers, events)
+        for prefix, wanted in expect.entries(category):
+            label = category if len(prefix) == 1 else f"{category}[{prefix[1]}]"
+            matchers = _resolved({key if key in PSEUDO_FIELDS else case(key): value for key, value in wanted.items()},
+                                 context)
+            found: list[FieldCheck] = []
+            if COUNT in matchers:
+                count = matchers.pop(COUNT)
+                found.append(FieldCheck(name, label, COUNT, count.describe(), str(len(events)),
+                                        count.matches(str(len(events)))))
+            found += _best_event_checks(name, label, matchers, events)
+            checks += [replace(check, path=(*prefix, _source_key(wanted, check.field))) for check in found]
     if expect.ttl is not None:
         matcher = resolve(expect.ttl, context)
         if matcher is not None:
-            checks += _best_event_checks(name, "ttl", {"ttl": matcher}, observed.of_kind("ttl"))
+            found = _best_event_checks(name, "ttl", {"ttl": matcher}, observed.of_kind("ttl"))
+            checks += [replace(check, path=("ttl",)) for check in found]
     return checks
+
+
+def _source_key(wanted: Mapping[str, object], field: str) -> str:
+    """The key as the scenario wrote it (matching is case-insensitive for ID keys and XCLIENT names)."""
+    return next((key for key in wanted if key.lower() == field.lower()), field)
 
 
 def check_client(index: int, expect: ClientExpect, context: Context, transcript: ClientTranscript) -> list[FieldCheck]:

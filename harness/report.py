@@ -84,10 +84,8 @@ def _field_name(check: FieldCheck) -> str:
 
 
 def _yaml_line(scenario: Scenario, place: str, check: FieldCheck) -> str:
-    if place in scenario.expect:
-        path = ("expect", place, check.category) if check.category == "ttl" else (
-            "expect", place, check.category, check.field)
-        return f"  ({scenario.file.name}:{scenario.line_of(*path)})"
+    if place in scenario.expect and check.path:
+        return f"  ({scenario.file.name}:{scenario.line_of('expect', place, *check.path)})"
     return ""
 
 

@@ -202,21 +202,34 @@ class ClientSession(_Strict):
         return self
 
 
+Observed = dict[str, Expected] | list[dict[str, Expected]]
+"""Fields one observed event must match; a list means several events, each matching one mapping."""
+
+
 class NodeExpect(_Strict):
     """What one node must have received or logged."""
 
-    login: dict[str, Expected] | None = None
-    proxied: dict[str, Expected] | None = None
-    auth: dict[str, Expected] | None = None
-    forward: dict[str, Expected] | None = None
-    id: dict[str, Expected] | None = None
-    xclient: dict[str, Expected] | None = None
+    login: Observed | None = None
+    proxied: Observed | None = None
+    auth: Observed | None = None
+    forward: Observed | None = None
+    id: Observed | None = None
+    xclient: Observed | None = None
     ttl: Expected | None = None
-    delivery: dict[str, Expected] | None = None
-    client: dict[str, Expected] | None = None
-    recipient: dict[str, Expected] | None = None
-    disconnect: dict[str, Expected] | None = None
-    drop: dict[str, Expected] | None = None
+    delivery: Observed | None = None
+    client: Observed | None = None
+    recipient: Observed | None = None
+    disconnect: Observed | None = None
+    drop: Observed | None = None
+
+    def entries(self, category: str) -> list[tuple[tuple[str | int, ...], dict[str, Expected]]]:
+        """(YAML path prefix, fields) of each mapping given under `category`."""
+        value = getattr(self, category)
+        if value is None:
+            return []
+        if isinstance(value, list):
+            return [((category, index), fields) for index, fields in enumerate(value)]
+        return [((category,), value)]
 
 
 class KnownIssue(_Strict):
@@ -320,17 +333,19 @@ def scenarios_root(file: Path) -> Path:
 
 
 def _describe(exc: ValidationError, source: SourceMap) -> str:
-    by_field: dict[tuple[int, str], list[str]] = {}
+    by_path: dict[tuple[str | int, ...], list[str]] = {}
     for error in exc.errors():
         loc = _source_path(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = f"unknown field `{loc[-1]}`"
-        key = (source.line_of(loc), _field_name(loc))
-        by_field.setdefault(key, [])
-        if message not in by_field[key]:
-            by_field[key].append(message)
-    return "\n".join(f"{source.file}:{line}: {field}: {'; or '.join(msgs)}" for (line, field), msgs in by_field.items())
+        by_path.setdefault(loc, [])
+        if message not in by_path[loc]:
+            by_path[loc].append(message)
+    # A union reports every branch; the branch that got deeper into the value is the one meant.
+    deepest = [loc for loc in by_path if not any(other[:len(loc)] == loc and other != loc for other in by_path)]
+    return "\n".join(f"{source.file}:{source.line_of(loc)}: {_field_name(loc)}: {'; or '.join(by_path[loc])}"
+                     for loc in deepest)
 
 
 def _field_name(loc: tuple[str | int, ...]) -> str:
@@ -344,10 +359,10 @@ def _source_path(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     """Drop the parts pydantic adds for unions (the node kind, `str`, `int`, ...) so the path matches the file."""
     if len(loc) > 2 and loc[0] == "nodes" and loc[2] in ("dovecot", "relay"):
         loc = loc[:2] + loc[3:]
-    return tuple(part for part in loc if not (isinstance(part, str) and part in _UNION_MEMBER_TAGS))
+    return tuple(part for part in loc if not (isinstance(part, str) and (part in _UNION_MEMBER_TAGS or "[" in part)))
 
 
-_UNION_MEMBER_TAGS = {"str", "int", "dict[str,any]", "function-after[_check(), dict[str,any]]"}
+_UNION_MEMBER_TAGS = {"str", "int", "float", "bool"}
 
 
 def _reference_problems(scenario: Scenario) -> Any:
@@ -366,9 +381,11 @@ def _reference_problems(scenario: Scenario) -> Any:
             yield (scenario.line_of("nodes", name, "submission_relay_host"), f"nodes.{name}.submission_relay_host",
                    f"no node named `{relay_host}`")
         for index, trusted in enumerate(node.trust):
-            if trusted not in names and trusted != CLIENT and not _is_network(trusted):
+            base, _, prefix = trusted.partition("/")
+            by_name = base in names | {CLIENT} and (not prefix or (prefix.isdigit() and 0 < int(prefix) <= 32))
+            if not by_name and not _is_network(trusted):
                 yield scenario.line_of("nodes", name, "trust", index), f"nodes.{name}.trust[{index}]", (
-                    f"`{trusted}` is neither a node, `client`, nor an address or network"
+                    f"`{trusted}` is neither a node, `client`, `<node>/<prefix>`, nor an address or network"
                 )
     if not any(node.kind in ("dovecot", "postfix") for node in scenario.nodes.values()):
         yield scenario.line_of("nodes"), "nodes", "a scenario needs at least one real server (dovecot or postfix)"
@@ -388,7 +405,7 @@ def _reference_problems(scenario: Scenario) -> Any:
         for path, value in _expected_values(node_expect):
             problem = shape_problem(value, names)
             if problem:
-                field = ".".join(("expect", name, *path))
+                field = ".".join(("expect", name, *map(str, path)))
                 yield scenario.line_of("expect", name, *path), field, problem
     for index, issue in enumerate(scenario.known_issues):
         if issue.node is not None and issue.node not in names:
@@ -429,13 +446,14 @@ def _observable_problem(scenario: Scenario, node: DovecotNode | PostfixNode | Re
 
 
 def _expected_values(model: BaseModel) -> Any:
-    """(path, expected value) pairs of a NodeExpect (category -> field -> value) or a ClientExpect."""
+    """(path, expected value) pairs of a NodeExpect (category [-> index] -> field -> value) or a ClientExpect."""
     for category, value in model:
         if value is None:
             continue
         if isinstance(model, NodeExpect) and category != "ttl":
-            for field, expected in value.items():
-                yield (category, field), expected
+            for prefix, fields in model.entries(category):
+                for field, expected in fields.items():
+                    yield (*prefix, field), expected
         else:
             yield (category,), value
 

@@ -110,6 +110,8 @@ def _xclient_forward_keys(attributes: Mapping[str, object]) -> list[str]:
 
 
 def _network_of(entry: str, addresses: Mapping[str, str]) -> str:
-    if entry in addresses:
-        return f"{addresses[entry]}/32"
+    """A node name -> its address/32; `<node>/<prefix>` -> the network of that size around it; else as given."""
+    name, _, prefix = entry.partition("/")
+    if name in addresses:
+        return str(ipaddress.ip_network(f"{addresses[name]}/{prefix or 32}", strict=False))
     return str(ipaddress.ip_network(entry, strict=False))

@@ -79,3 +79,16 @@ def test_container_specs() -> None:
     assert config["mode"] == "inject" and config["upstream"] == {"host": "10.77.3.11", "port": 143}
     assert config["id"][0] == ["x-originating-ip", "203.0.113.7"]  # type: ignore[index]
     assert config["id"][1] == ["x-originating-port", "51234"]  # type: ignore[index]
+
+
+def test_trust_by_mask_around_a_node(write_scenario: WriteScenario) -> None:
+    scenario = load_scenario(write_scenario("""\
+nodes:
+  p: {kind: dovecot, role: proxy, to: b, trust: [client/28, b/32, 192.0.2.0/24]}
+  b: {kind: dovecot, role: backend, trust: [p/30]}
+clients:
+  - to: p
+"""))
+    the_plan = plan(scenario, {"dovecot": "2.4.1"}, "10.77.6.0/24")
+    assert the_plan.nodes["p"].trusted_networks == ("10.77.6.0/28", "10.77.6.11/32", "192.0.2.0/24")
+    assert the_plan.nodes["b"].trusted_networks == ("10.77.6.8/30",)

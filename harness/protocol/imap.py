@@ -7,7 +7,7 @@ Pure code: no sockets, no I/O. Text is bytes decoded as UTF-8 with
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 IdField = tuple[str, str | None]
@@ -16,6 +16,8 @@ IdField = tuple[str, str | None]
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"
 MAX_COMMAND_BYTES = 64 * 1024
+TTL_KEY = "x-proxy-ttl"
+FORWARD_PREFIX = "x-forward-"
 
 _LITERAL_RE = re.compile(rb"\{([0-9]+)(\+?)\}\Z")
 _QUOTED_SPECIALS = frozenset(b'"\\')
@@ -23,6 +25,7 @@ _NOT_QUOTABLE = {"\r": "CR", "\n": "LF", "\x00": "NUL"}
 # Bytes that end an atom: SP, CTLs, DEL and the IMAP atom-specials that matter here.
 _ATOM_END = frozenset(range(0x21)) | frozenset(b'(){"\\\x7f')
 _SP = 0x20
+_NUMBER_RE = re.compile(r"-?[0-9]+\Z")
 
 
 class ImapParseError(ValueError):
@@ -214,6 +217,60 @@ def _read_atom(reader: _Reader) -> str | None:
         raise reader.fail(f"unexpected character {chr(reader.data[start])!r}")
     atom = decode(reader.data[start : reader.pos])
     return None if atom.upper() == "NIL" else atom
+
+
+# --- ID: rewriting (a faulty hop) -------------------------------------------------
+
+
+def rewrite_id_fields(
+    fields: Sequence[IdField],
+    *,
+    drop: Collection[str] = (),
+    drop_forward: Collection[str] = (),
+    ttl_delta: int = 0,
+    set_fields: Sequence[IdField] = (),
+) -> list[IdField]:
+    """ID fields as a faulty hop would pass them on; keys compare case-insensitively.
+
+    In this order: remove the ``drop`` keys and ``x-forward-<name>`` for each
+    ``drop_forward`` name, add ``ttl_delta`` to each numeric ``x-proxy-ttl``, then
+    for each ``set_fields`` pair replace the value of every field with that key, or
+    append the pair when there is none.
+    """
+    dropped = {key.lower() for key in drop} | {FORWARD_PREFIX + name.lower() for name in drop_forward}
+    result = [(key, _add_to_ttl(key, value, ttl_delta)) for key, value in fields if key.lower() not in dropped]
+    for set_key, set_value in set_fields:
+        matches = [index for index, (key, _) in enumerate(result) if key.lower() == set_key.lower()]
+        for index in matches:
+            result[index] = (result[index][0], set_value)
+        if not matches:
+            result.append((set_key, set_value))
+    return result
+
+
+def _add_to_ttl(key: str, value: str | None, delta: int) -> str | None:
+    if not delta or key.lower() != TTL_KEY or value is None or not _NUMBER_RE.match(value):
+        return value
+    return str(int(value) + delta)
+
+
+def rewrite_id_command(text: str, change: Callable[[list[IdField]], list[IdField]]) -> str:
+    """An ID command (without its final line ending, literals inlined) with its fields changed.
+
+    The text comes back unchanged, byte for byte, when ``change`` leaves the fields as
+    they were. Otherwise the tag and the command name keep their spelling and the fields
+    are written as quoted strings. ImapParseError if ``text`` is no ID command or its
+    argument does not parse; ValueError if a new value cannot be quoted.
+    """
+    command = parse_command(text)
+    if command.name != "ID":
+        raise ImapParseError(f"not an ID command: {command.name}")
+    fields = parse_id_args(command.args)
+    changed = change(list(fields))
+    if changed == fields:
+        return text
+    tag, _, rest = text.partition(" ")
+    return f"{tag} {rest.partition(' ')[0]} {format_id_args(changed)}"
 
 
 # --- Commands -------------------------------------------------------------------

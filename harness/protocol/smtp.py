@@ -302,6 +302,12 @@ def unstuff(line: str) -> str:
 _BDAT_RE = re.compile(r"BDAT +([0-9]+)( +LAST)? *\Z", re.IGNORECASE)
 
 
+def bdat_size(line: str) -> int | None:
+    """The chunk size of a ``BDAT <size> [LAST]`` command line, or None for any other line."""
+    match = _BDAT_RE.match(line)
+    return int(match.group(1)) if match else None
+
+
 def add_rcpt_param(line: str, keyword: str, value: str) -> str | None:
     """``line`` (a RCPT TO command) with `` KEYWORD=value`` appended.
 
@@ -365,8 +371,7 @@ class RcptParamAdder:
         if verb == "DATA":
             self._in_data = True
         elif verb == "BDAT":
-            match = _BDAT_RE.match(text)
-            self._chunk_left = int(match.group(1)) if match else 0
+            self._chunk_left = bdat_size(text) or 0
         rewritten = add_rcpt_param(text, self.keyword, self.value)
         if rewritten is None:
             return raw

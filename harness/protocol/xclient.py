@@ -18,10 +18,12 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from harness.protocol.smtp import SmtpParseError, parse_command, parse_path_args
 from harness.protocol.xtext import ENCODING, ERRORS, XtextError, xtext_decode, xtext_encode
 
 Flavour = Literal["pop3", "smtp"]
@@ -64,6 +66,7 @@ _POP3_UNSENDABLE = {" ": "SP", **_LINE_BREAKS}
 _TAB_ESCAPES = {"\x00": "0", "\x01": "1", "\t": "t", "\r": "r", "\n": "n"}
 _TAB_UNESCAPES = {code: char for char, code in _TAB_ESCAPES.items()}
 _ESCAPE = "\x01"
+_NUMBER_RE = re.compile(r"-?[0-9]+\Z")
 
 
 class XclientError(ValueError):
@@ -391,3 +394,106 @@ def _check_chars(text: str, forbidden: dict[str, str], what: str) -> None:
 def _check_length(name: str, raw: str, limit: int | None) -> None:
     if limit is not None and len(raw) > limit:
         raise XclientError(f"XCLIENT {name.upper()} value too long ({len(raw)} > {limit})")
+
+
+# --- rewriting (a faulty hop) ------------------------------------------------------------
+
+
+def rewrite_xclient(
+    line: str,
+    flavour: Flavour,
+    *,
+    drop: Collection[str] = (),
+    drop_forward: Collection[str] = (),
+    ttl_delta: int = 0,
+    set_attributes: Sequence[Attribute] = (),
+) -> str:
+    """An XCLIENT line (without CRLF) as a faulty hop would pass it on; names and forward
+    keys compare case-insensitively, ``set_attributes`` values are unencoded.
+
+    In this order: remove the ``drop`` attributes; remove the ``drop_forward`` fields
+    from every FORWARD value (re-encoded per flavour, the attribute removed once empty);
+    add ``ttl_delta`` to every numeric TTL; for each ``set_attributes`` pair replace the
+    value of every attribute with that name, or append it. Untouched attributes keep
+    their raw text; the line comes back unchanged, byte for byte, when nothing changed,
+    and as the bare verb when no attribute is left. XclientError for a malformed line
+    or a value the flavour cannot carry.
+    """
+    original = split_xclient(line)
+    dropped = {name.upper() for name in drop}
+    pairs = [(name, raw) for name, raw in original if name.upper() not in dropped]
+    if drop_forward:
+        pairs = [pair for pair in (_drop_forward(name, raw, drop_forward, flavour) for name, raw in pairs) if pair]
+    if ttl_delta:
+        pairs = [(name, _add_to_ttl(name, raw, ttl_delta, flavour)) for name, raw in pairs]
+    for name, value in set_attributes:
+        _check_name(name)
+        pairs = _set_attribute(pairs, name, encode_value(value, flavour))
+    if pairs == original:
+        return line
+    return " ".join((line.partition(" ")[0], *(f"{name}={raw}" for name, raw in pairs)))
+
+
+def _drop_forward(name: str, raw: str, keys: Collection[str], flavour: Flavour) -> Attribute | None:
+    if name.upper() != "FORWARD":
+        return (name, raw)
+    try:
+        fields = decode_forward(decode_value(raw, flavour))
+    except (XclientError, ForwardError):
+        return (name, raw)  # what cannot be decoded cannot be edited
+    kept = _without_keys(fields, keys)
+    if kept == fields:
+        return (name, raw)
+    return (name, encode_value(encode_forward(kept), flavour)) if kept else None
+
+
+def _without_keys(fields: list[ForwardField], keys: Collection[str]) -> list[ForwardField]:
+    dropped = {key.lower() for key in keys}
+    return [(key, value) for key, value in fields if key.lower() not in dropped]
+
+
+def _add_to_ttl(name: str, raw: str, delta: int, flavour: Flavour) -> str:
+    if name.upper() != "TTL":
+        return raw
+    try:
+        value = decode_value(raw, flavour)
+    except XclientError:
+        return raw
+    return encode_value(str(int(value) + delta), flavour) if _NUMBER_RE.match(value) else raw
+
+
+def _set_attribute(pairs: list[Attribute], name: str, raw: str) -> list[Attribute]:
+    if not any(key.upper() == name.upper() for key, _ in pairs):
+        return [*pairs, (name.upper(), raw)]
+    return [(key, raw if key.upper() == name.upper() else value) for key, value in pairs]
+
+
+def rewrite_rcpt_forward(line: str, drop_forward: Collection[str], keyword: str = "XRCPTFORWARD") -> str:
+    """A ``RCPT TO`` line (without CRLF) with the ``drop_forward`` fields (case-insensitive)
+    removed from its ``keyword`` parameter, which goes once empty.
+
+    The line comes back unchanged, byte for byte, when nothing changed; otherwise the
+    parameters are rejoined by single spaces. SmtpParseError if it is no RCPT line.
+    """
+    command = parse_command(line)
+    if command.name != "RCPT":
+        raise SmtpParseError(f"not a RCPT command: {command.name}")
+    path = parse_path_args(command.args, "TO:").path
+    head_length = len(line) - len(command.args[len("TO:") :].lstrip(" ")) + len(path)
+    tokens = [token for token in line[head_length:].split(" ") if token]
+    kept = [token for token in (_drop_param_fields(t, keyword, drop_forward) for t in tokens) if token]
+    return line if kept == tokens else " ".join((line[:head_length], *kept))
+
+
+def _drop_param_fields(token: str, keyword: str, keys: Collection[str]) -> str | None:
+    name, equals, value = token.partition("=")
+    if not equals or name.upper() != keyword.upper():
+        return token
+    try:
+        fields = decode_rcpt_forward(value)
+    except ForwardError:
+        return token
+    kept = _without_keys(fields, keys)
+    if kept == fields:
+        return token
+    return f"{name}={encode_rcpt_forward(kept)}" if kept else None

@@ -20,7 +20,7 @@ from harness.protocol.xclient import (
     format_xclient,
 )
 
-MODES = ("inject", "capture")
+MODES = ("inject", "capture", "pass", "mutate")
 ACCEPT = ("refuse", "login")
 DEFAULT_TIMEOUT = 30.0
 XCLIENT_PROTOCOLS = ("pop3", "submission", "lmtp")
@@ -32,10 +32,15 @@ DEFAULT_ADVERTISE: dict[str, tuple[str, ...]] = {
 }
 _KEYS = frozenset(
     {"name", "protocol", "mode", "listen", "upstream", "id", "timeout"}
-    | {"xclient", "rcpt_forward", "advertise", "accept", "xrcptforward"}
+    | {"xclient", "rcpt_forward", "advertise", "accept", "xrcptforward", "mutate"}
 )
-_INJECT_ONLY = ("upstream", "id", "xclient", "rcpt_forward")
-_CAPTURE_ONLY = ("advertise", "accept", "xrcptforward")
+_MODE_KEYS = {
+    "inject": ("upstream", "id", "xclient", "rcpt_forward"),
+    "capture": ("advertise", "accept", "xrcptforward"),
+    "pass": ("upstream",),
+    "mutate": ("upstream", "mutate"),
+}
+_MUTATE_KEYS = ("drop", "drop_forward", "ttl_delta", "set")
 _PROTOCOLS_OF = {
     "id": ("imap",),
     "xclient": XCLIENT_PROTOCOLS,
@@ -59,6 +64,22 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class Mutation:
+    """mutate: how the hop damages the forwarding command on its way upstream.
+
+    Names compare case-insensitively. IMAP: ID keys (``drop_forward`` names the
+    ``x-forward-<name>`` keys); the others: XCLIENT attributes, FORWARD fields and
+    (LMTP) the fields of ``RCPT ... XRCPTFORWARD=``.
+    """
+
+    drop: tuple[str, ...] = ()
+    drop_forward: tuple[str, ...] = ()
+    ttl_delta: int = 0
+    set_fields: tuple[IdField, ...] = ()
+    """Replaced or appended, values unencoded (FORWARD given as base64); None (NIL) only for IMAP."""
+
+
+@dataclass(frozen=True)
 class RelayConfig:
     """Everything one relay process needs."""
 
@@ -79,6 +100,8 @@ class RelayConfig:
     """capture: ``refuse`` or ``login`` (accept) USER/PASS and AUTH."""
     xrcptforward: bool = True
     """capture (lmtp): whether LHLO offers XRCPTFORWARD."""
+    mutate: Mutation | None = None
+    """mutate: what to change in the forwarding commands passing upstream."""
 
 
 def load_config(text: str, protocols: Collection[str]) -> RelayConfig:
@@ -106,12 +129,12 @@ def parse_config(raw: object, protocols: Collection[str]) -> RelayConfig:
         mode=mode,
         listen=_endpoint(raw.get("listen"), "listen", allow_zero=True),
         timeout=_timeout(raw.get("timeout", DEFAULT_TIMEOUT)),
-        **(_inject_fields(raw, protocol) if mode == "inject" else _capture_fields(raw, protocol)),
+        **_MODE_FIELDS[mode](raw, protocol),
     )
 
 
 def _inject_fields(raw: dict[str, Any], protocol: str) -> dict[str, Any]:
-    fields: dict[str, Any] = {"upstream": _endpoint(raw.get("upstream"), "upstream", allow_zero=False)}
+    fields: dict[str, Any] = {"upstream": _upstream(raw, "inject")}
     if protocol == "imap":
         fields["id"] = _id_fields(raw.get("id", []))
     if protocol in XCLIENT_PROTOCOLS:
@@ -131,6 +154,25 @@ def _capture_fields(raw: dict[str, Any], protocol: str) -> dict[str, Any]:
     }
 
 
+def _pass_fields(raw: dict[str, Any], _protocol: str) -> dict[str, Any]:
+    return {"upstream": _upstream(raw, "pass")}
+
+
+def _mutate_fields(raw: dict[str, Any], protocol: str) -> dict[str, Any]:
+    if "mutate" not in raw:
+        raise ConfigError("mutate is required in mutate mode")
+    return {"upstream": _upstream(raw, "mutate"), "mutate": _mutation(raw["mutate"], protocol)}
+
+
+_MODE_FIELDS = {"inject": _inject_fields, "capture": _capture_fields, "pass": _pass_fields, "mutate": _mutate_fields}
+
+
+def _upstream(raw: dict[str, Any], mode: str) -> Endpoint:
+    if "upstream" not in raw:
+        raise ConfigError(f"upstream is required in {mode} mode")
+    return _endpoint(raw["upstream"], "upstream", allow_zero=False)
+
+
 def _name(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError("name must be a non-empty string")
@@ -145,11 +187,10 @@ def _choice(raw: dict[str, Any], key: str, allowed: Collection[str]) -> str:
 
 
 def _reject_misplaced(raw: dict[str, Any], protocol: str, mode: str) -> None:
-    misplaced = _INJECT_ONLY if mode == "capture" else _CAPTURE_ONLY
-    other = "inject" if mode == "capture" else "capture"
-    for key in misplaced:
-        if key in raw:
-            raise ConfigError(f"{key} is only valid in {other} mode, not {mode}")
+    for key in sorted(raw):
+        modes = [each for each, keys in _MODE_KEYS.items() if key in keys]
+        if modes and mode not in modes:
+            raise ConfigError(f"{key} is only valid in {_either(modes)} mode, not {mode}")
     for key, allowed in _PROTOCOLS_OF.items():
         if key in raw and protocol not in allowed:
             raise ConfigError(f"{key} is only valid for protocol {' or '.join(allowed)}, not {protocol}")
@@ -167,25 +208,25 @@ def _endpoint(value: object, key: str, *, allow_zero: bool) -> Endpoint:
     return Endpoint(host, port)
 
 
-def _id_fields(value: object) -> tuple[IdField, ...]:
+def _id_fields(value: object, where: str = "id") -> tuple[IdField, ...]:
     if not isinstance(value, list):
-        raise ConfigError("id must be a list of [key, value] pairs (value null for NIL)")
-    fields = tuple(_id_field(item, index) for index, item in enumerate(value))
+        raise ConfigError(f"{where} must be a list of [key, value] pairs (value null for NIL)")
+    fields = tuple(_id_field(item, f"{where}[{index}]") for index, item in enumerate(value))
     try:
         format_id_args(fields)
     except ValueError as err:
-        raise ConfigError(f"id: {err}") from None
+        raise ConfigError(f"{where}: {err}") from None
     return fields
 
 
-def _id_field(item: object, index: int) -> IdField:
+def _id_field(item: object, where: str) -> IdField:
     if not isinstance(item, list) or len(item) != 2:
-        raise ConfigError(f"id[{index}] must be a [key, value] pair")
+        raise ConfigError(f"{where} must be a [key, value] pair")
     key, value = item
     if not isinstance(key, str) or not key:
-        raise ConfigError(f"id[{index}] key must be a non-empty string")
+        raise ConfigError(f"{where} key must be a non-empty string")
     if value is not None and not isinstance(value, str):
-        raise ConfigError(f"id[{index}] ({key}) value must be a string or null")
+        raise ConfigError(f"{where} ({key}) value must be a string or null")
     return (key, value)
 
 
@@ -226,6 +267,58 @@ def _forward_fields(value: object, key: str) -> tuple[ForwardField, ...]:
     except ForwardError as err:
         raise ConfigError(f"{key}: {err}") from None
     return fields
+
+
+def _mutation(value: object, protocol: str) -> Mutation:
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(f"mutate must be an object with any of {', '.join(_MUTATE_KEYS)}")
+    unknown = sorted(set(value) - set(_MUTATE_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown mutate key(s): {', '.join(unknown)}")
+    ttl_delta = value.get("ttl_delta", 0)
+    if isinstance(ttl_delta, bool) or not isinstance(ttl_delta, int):
+        raise ConfigError(f"mutate.ttl_delta must be an integer, not {ttl_delta!r}")
+    return Mutation(
+        drop=_names(value.get("drop", []), "mutate.drop"),
+        drop_forward=_names(value.get("drop_forward", []), "mutate.drop_forward"),
+        ttl_delta=ttl_delta,
+        set_fields=_set_fields(value.get("set", {}), protocol),
+    )
+
+
+def _names(value: object, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(name, str) and name for name in value):
+        raise ConfigError(f"{key} must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _set_fields(value: object, protocol: str) -> tuple[IdField, ...]:
+    if not isinstance(value, dict):
+        raise ConfigError("mutate.set must be an object of names and values")
+    if protocol not in XCLIENT_PROTOCOLS:
+        return _id_fields([[key, item] for key, item in value.items()], "mutate.set")
+    attributes = tuple(_set_attribute(name, item) for name, item in value.items())
+    try:
+        for attribute in attributes:
+            format_xclient([attribute], flavour_for(protocol))
+    except XclientError as err:
+        raise ConfigError(f"mutate.set: {err}") from None
+    return attributes
+
+
+def _set_attribute(name: str, value: object) -> Attribute:
+    if name.upper() == "FORWARD" and isinstance(value, list):
+        try:
+            return (name, encode_forward(_forward_fields(value, "mutate.set FORWARD")))
+        except ForwardError as err:
+            raise ConfigError(f"mutate.set FORWARD: {err}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"mutate.set {name} value must be a string")
+    return (name, value)
+
+
+def _either(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _advertise(value: object) -> tuple[str, ...]:

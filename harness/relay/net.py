@@ -52,15 +52,16 @@ def pipe(
     upstream: socket.socket,
     timeout: float,
     client_filter: StreamFilter | None = None,
+    upstream_filter: StreamFilter | None = None,
 ) -> None:
     """Copy bytes both ways until one side closes; unchanged unless ``client_filter``
-    rewrites what the client sends.
+    rewrites what the client sends (``upstream_filter``: what upstream sends).
 
     Raises RelayError when neither side sends anything for ``timeout`` seconds.
     """
     with selectors.DefaultSelector() as selector:
         selector.register(client, selectors.EVENT_READ, (client, upstream, client_filter))
-        selector.register(upstream, selectors.EVENT_READ, (upstream, client, None))
+        selector.register(upstream, selectors.EVENT_READ, (upstream, client, upstream_filter))
         while True:
             ready = selector.select(timeout)
             if not ready:
