@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from harness.observations import ClientTranscript
 from harness.protocol.imap import format_id, quote_string
 from harness.protocol.xclient import encode_forward, encode_rcpt_forward, flavour_for, format_xclient
-from harness.scenario import ClientSession, XclientAttributes
+from harness.scenario import ClientSession, XclientAttributes, text_of, texts_of
 from harness.topology import PROTOCOL_PORTS
 
 TIMEOUT_S = float(os.environ.get("MAILHOPS_CLIENT_TIMEOUT", "60"))
@@ -112,7 +112,7 @@ def _imap(c: _Conversation, session: ClientSession) -> None:
     greeting = c.read_line()
     c.record("greeting", greeting.split(" ", 2)[1] if " " in greeting else greeting, greeting)
     if session.id is not None:
-        c.imap("id", "c1", format_id([(key, str(value)) for key, value in session.id.items()], tag="c1"))
+        c.imap("id", "c1", format_id(texts_of(session.id), tag="c1"))
     if session.login is not None:
         user, password = session.login.user, session.login.password
         c.imap("login", "c2", f"c2 LOGIN {quote_string(user)} {quote_string(password)}",
@@ -159,8 +159,7 @@ def _send_mail(c: _Conversation, session: ClientSession) -> None:
     for index, recipient in enumerate(session.mail.to):
         line = f"RCPT TO:<{recipient}>"
         if session.mail.forward:
-            fields = [(key, str(value)) for key, value in session.mail.forward.items()]
-            line += f" XRCPTFORWARD={encode_rcpt_forward(fields)}"
+            line += f" XRCPTFORWARD={encode_rcpt_forward(texts_of(session.mail.forward))}"
         reply = c.smtp("rcpt" if index == 0 else None, line)
         accepted += reply[-1].startswith("2")
     if not accepted:
@@ -181,9 +180,8 @@ def xclient_line(attributes: XclientAttributes, protocol: str) -> str:
 def xclient_attributes(attributes: XclientAttributes) -> list[tuple[str, str]]:
     pairs = []
     for name, value in attributes.items():
-        if isinstance(value, Mapping):
-            value = encode_forward([(key, str(val)) for key, val in value.items()])
-        pairs.append((name.upper(), str(value)))
+        text = encode_forward(texts_of(dict(value))) if isinstance(value, Mapping) else text_of(value)
+        pairs.append((name.upper(), text))
     return pairs
 
 

@@ -11,7 +11,8 @@ from harness.scenario import ClientExpect, NodeExpect, Scenario
 
 CATEGORIES = ("login", "proxied", "auth", "forward", "id", "xclient", "delivery", "client", "recipient", "disconnect")
 COUNT = "count"
-"""A pseudo-field in any category: how many such events the node showed (`drop: {count: 0}`)."""
+"""A pseudo-field in any category: how many such events the node showed (`drop: {count: 0}`); with other
+fields beside it, how many events matched them all."""
 PSEUDO_FIELDS = {COUNT, "service"}
 """Fields the harness adds to events, written in lower case whatever the category."""
 KEY_CASE = {"id": str.lower, "xclient": str.upper}
@@ -68,12 +69,10 @@ def check_node(name: str, expect: NodeExpect, context: Context, observed: NodeOb
             label = category if len(prefix) == 1 else f"{category}[{prefix[1]}]"
             matchers = _resolved({key if key in PSEUDO_FIELDS else case(key): value for key, value in wanted.items()},
                                  context)
-            found: list[FieldCheck] = []
             if COUNT in matchers:
-                count = matchers.pop(COUNT)
-                found.append(FieldCheck(name, label, COUNT, count.describe(), str(len(events)),
-                                        count.matches(str(len(events)))))
-            found += _best_event_checks(name, label, matchers, events)
+                found = [_count_check(name, label, matchers, events)]
+            else:
+                found = _best_event_checks(name, label, matchers, events)
             checks += [replace(check, path=(*prefix, _source_key(wanted, check.field))) for check in found]
     if expect.ttl is not None:
         matcher = resolve(expect.ttl, context)
@@ -81,6 +80,18 @@ def check_node(name: str, expect: NodeExpect, context: Context, observed: NodeOb
             found = _best_event_checks(name, "ttl", {"ttl": matcher}, observed.of_kind("ttl"))
             checks += [replace(check, path=("ttl",)) for check in found]
     return checks
+
+
+def _count_check(where: str, label: str, matchers: Mapping[str, Matcher], events: Sequence[Event]) -> FieldCheck:
+    """`count` with other fields counts the events that match all of them: `{session: x, count: 0}` says
+    no event had session x."""
+    count = matchers[COUNT]
+    others = {key: matcher for key, matcher in matchers.items() if key != COUNT}
+    n = sum(all(m.matches(event.fields.get(key)) for key, m in others.items()) for event in events)
+    expected = count.describe()
+    if others:
+        expected += " with " + ", ".join(f"{key}={m.describe()}" for key, m in others.items())
+    return FieldCheck(where, label, COUNT, expected, str(n), count.matches(str(n)))
 
 
 def _source_key(wanted: Mapping[str, object], field: str) -> str:

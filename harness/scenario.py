@@ -17,11 +17,32 @@ CLIENT = "client"
 """The name under which a scenario refers to the harness's own client (the address it connects from)."""
 
 Scalar = str | int
-XclientAttributes = dict[str, Scalar | dict[str, Scalar]]
+
+
+class Repeat(BaseModel):
+    """A long value written short: `{repeat: "a", times: 1100}` is 1100 a's (limits of ID and XCLIENT)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    repeat: str = Field(min_length=1)
+    times: int = Field(ge=0, le=100_000)
+
+
+Value = Annotated[Scalar | Repeat, Field(union_mode="left_to_right")]
+"""A value the scenario sends: a literal, or a Repeat."""
+XclientAttributes = dict[str, Annotated[Value | dict[str, Value], Field(union_mode="left_to_right")]]
 """XCLIENT attributes by name; FORWARD may be a mapping of forwarded fields (encoded per protocol)."""
 Expected = Scalar | dict[str, Any]
 """A value to match: a literal, `@node` (that node's address), or a mapping such as
 {regex: ...}, {one_of: [...]}, {absent: true} or {dovecot-2.3: ..., dovecot-2.4: ..., default: ...}."""
+
+
+def text_of(value: Scalar | Repeat) -> str:
+    """What goes on the wire for a value of the scenario."""
+    return value.repeat * value.times if isinstance(value, Repeat) else str(value)
+
+
+def texts_of(fields: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(key, text_of(value)) for key, value in fields.items()]
 
 
 class ScenarioError(ValueError):
@@ -94,9 +115,9 @@ class RelayNode(_Strict):
     protocol: Protocol = "imap"
     to: str | None = None
     trust: tuple[str, ...] = ()
-    id: dict[str, Scalar] = Field(default_factory=dict)
+    id: dict[str, Value] = Field(default_factory=dict)
     xclient: XclientAttributes = Field(default_factory=dict)
-    rcpt_forward: dict[str, Scalar] = Field(default_factory=dict)
+    rcpt_forward: dict[str, Value] = Field(default_factory=dict)
     advertise: tuple[str, ...] | None = None
     accept_login: bool = False
     mutate: Mutation | None = None
@@ -139,7 +160,7 @@ class Mail(_Strict):
 
     sender: str = Field("alice@example.test", alias="from")
     to: tuple[str, ...] = ("bob@example.net",)
-    forward: dict[str, Scalar] = Field(default_factory=dict)
+    forward: dict[str, Value] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -173,7 +194,7 @@ class ClientSession(_Strict):
     protocol: Protocol = "imap"
     to: str
     helo: str = "client.example"
-    id: dict[str, Scalar] | None = None
+    id: dict[str, Value] | None = None
     xclient: XclientAttributes | None = None
     login: Login | None = None
     mail: Mail | None = None

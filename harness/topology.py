@@ -95,7 +95,7 @@ def forward_names(scenario: Scenario) -> tuple[str, ...]:
         names += _forward_keys(session.id or {}) + _xclient_forward_keys(session.xclient or {})
         names += list(session.mail.forward) if session.mail else []
     for node_expect in scenario.expect.values():
-        names += list(node_expect.forward or {})
+        names += [key for _, fields in node_expect.entries("forward") for key in fields if key != "count"]
     return tuple(dict.fromkeys(names))
 
 

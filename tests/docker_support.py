@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -31,6 +33,16 @@ def shipped(name: str) -> dict:  # type: ignore[type-arg]
 def write(folder: Path, name: str, data: dict) -> None:  # type: ignore[type-arg]
     (folder / "scenarios").mkdir(exist_ok=True)
     (folder / "scenarios" / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def run_scenarios(folder: Path) -> dict[str, str | None]:
+    """Run the scenarios under folder/scenarios through pytest (as a user would) -> failure text per item."""
+    junit = folder / "junit.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-p", "harness.plugin", "scenarios", "-n", "2",
+                    f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"],
+                   cwd=folder, capture_output=True, text=True, timeout=1200, check=False,
+                   env={**os.environ, "MAILHOPS_SETTLE_TIMEOUT": "4"})
+    return failures_by_item(junit)
 
 
 def failures_by_item(junit: Path) -> dict[str, str | None]:

@@ -4,15 +4,11 @@ with a message that names the hop and the parameter. Runs real servers (needs Do
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from tests.docker_support import docker_client, failures_by_item, shipped, write
+from tests.docker_support import docker_client, run_scenarios, shipped, write
 
 Mutation = Callable[[dict], None]  # type: ignore[type-arg]
 
@@ -99,15 +95,6 @@ def mutant_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | 
         mutate(data)
         write(folder, name, data)
     return run_scenarios(folder)
-
-
-def run_scenarios(folder: Path) -> dict[str, str | None]:
-    junit = folder / "junit.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "-p", "harness.plugin", "scenarios", "-n", "2",
-                    f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"],
-                   cwd=folder, capture_output=True, text=True, timeout=900, check=False,
-                   env={**os.environ, "MAILHOPS_SETTLE_TIMEOUT": "4"})
-    return failures_by_item(junit)
 
 
 @pytest.mark.parametrize(("mutant", "hop_fields"), [(m[0], m[3]) for m in MUTANTS], ids=[m[0] for m in MUTANTS])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from harness.nodes.container import ContainerSpec
 from harness.observations import Event, NodeObservation
-from harness.scenario import RelayNode
+from harness.scenario import RelayNode, text_of, texts_of
 from harness.topology import PROTOCOL_PORTS, NodePlan
 
 FORWARD_PREFIX = "x-forward-"
@@ -27,9 +28,9 @@ def relay_config(node: NodePlan) -> dict[str, object]:
     if node.upstream is not None:
         config["upstream"] = {"host": node.upstream, "port": port}
     if spec.id:
-        config["id"] = [[key, str(value)] for key, value in spec.id.items()]
+        config["id"] = [list(pair) for pair in texts_of(spec.id)]
     if spec.xclient:
-        config["xclient"] = [[name.upper(), _pairs(value) if isinstance(value, dict) else str(value)]
+        config["xclient"] = [[name.upper(), _pairs(value) if isinstance(value, dict) else text_of(value)]
                              for name, value in spec.xclient.items()]
     if spec.rcpt_forward:
         config["rcpt_forward"] = _pairs(spec.rcpt_forward)
@@ -42,8 +43,8 @@ def relay_config(node: NodePlan) -> dict[str, object]:
     return config
 
 
-def _pairs(mapping: dict[str, object]) -> list[list[str]]:
-    return [[key, str(value)] for key, value in mapping.items()]
+def _pairs(mapping: dict[str, Any]) -> list[list[str]]:
+    return [list(pair) for pair in texts_of(mapping)]
 
 
 def container_spec(node: NodePlan, image: str, labels: dict[str, str]) -> ContainerSpec:
