@@ -4,6 +4,7 @@ Errors are recorded in the transcript, never raised: the expectations judge them
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import socket
 import time
@@ -90,13 +91,15 @@ class _Conversation:
         return reply
 
 
-def run_session(index: int, session: ClientSession, address: str, timeout: float = TIMEOUT_S) -> ClientTranscript:
-    """One session of the scenario against `address`."""
+def run_session(index: int, session: ClientSession, address: str, timeout: float = TIMEOUT_S,
+                source: str | None = None) -> ClientTranscript:
+    """One session of the scenario against `address`, from `source` when given (the client's IPv6 address on
+    the scenario network: left to itself the kernel may pick another of the host's addresses)."""
     conversation: _Conversation | None = None
     error = None
     started = time.monotonic()
     try:
-        with socket.create_connection((address, PROTOCOL_PORTS[session.protocol]), timeout=timeout) as sock:
+        with _connect(address, PROTOCOL_PORTS[session.protocol], timeout, source) as sock:
             sock.settimeout(timeout)
             conversation = _Conversation(sock)
             DRIVERS[session.protocol](conversation, session)
@@ -106,6 +109,20 @@ def run_session(index: int, session: ClientSession, address: str, timeout: float
     replies = dict(conversation.replies) if conversation else {}
     replies["session_seconds"] = f"{time.monotonic() - started:.2f}"
     return ClientTranscript(index, session.to, lines, replies, error)
+
+
+def _connect(address: str, port: int, timeout: float, source: str | None = None) -> socket.socket:
+    """Connect; on a new IPv6 bridge the host's own address is "tentative" for a moment (duplicate address
+    detection) and binding to it fails with EADDRNOTAVAIL, so that error is retried until the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.create_connection((address, port), timeout=timeout,
+                                            source_address=(source, 0) if source else None)
+        except OSError as exc:
+            if exc.errno != errno.EADDRNOTAVAIL or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _imap(c: _Conversation, session: ClientSession) -> None:

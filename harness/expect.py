@@ -9,7 +9,8 @@ from harness.matchers import Context, Matcher, resolve
 from harness.observations import ClientTranscript, Event, NodeObservation
 from harness.scenario import ClientExpect, NodeExpect, Scenario
 
-CATEGORIES = ("login", "proxied", "auth", "forward", "id", "xclient", "delivery", "client", "recipient", "disconnect")
+CATEGORIES = ("login", "proxied", "auth", "forward", "id", "xclient", "delivery", "client", "recipient", "disconnect",
+              "connect", "drop")
 COUNT = "count"
 """A pseudo-field in any category: how many such events the node showed (`drop: {count: 0}`); with other
 fields beside it, how many events matched them all."""

@@ -127,9 +127,10 @@ def _debootstrap(suite: str, tag: str) -> None:
             raise ImageError(f"docker import of the {suite} rootfs failed: {imported.stderr}")
 
 
-def read_version(client: docker.DockerClient, image: str, command: list[str]) -> str:
+def read_version(client: docker.DockerClient, image: str, command: list[str], user: str | None = None) -> str:
     """Run `command` in a throw-away container of `image` and return its first output line."""
-    container = client.containers.create(image, command=command, labels=ownership_labels("images", "version-probe"))
+    container = client.containers.create(image, command=command, entrypoint=[""], user=user or "",
+                                         labels=ownership_labels("images", "version-probe"))
     try:
         container.start()
         status = container.wait(timeout=60)

@@ -74,8 +74,9 @@ def shape_problem(expected: Any, node_names: set[str]) -> str | None:
     """Why `expected` is not a valid expectation, or None when it is."""
     if isinstance(expected, bool) or not isinstance(expected, (str, int, dict)):
         return "expected a string, a number or a mapping"
-    if isinstance(expected, str) and expected.startswith("@") and expected[1:] not in node_names | {"client"}:
-        return f"`{expected}` names no node (use @<node> or @client)"
+    if isinstance(expected, str) and expected.startswith("@") and expected[1:].removesuffix(".v6") not in (
+            node_names | {"client"}):
+        return f"`{expected}` names no node (use @<node>, @client, or @<node>.v6 for its IPv6 address)"
     if not isinstance(expected, dict):
         return None
     keys = set(expected)

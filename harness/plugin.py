@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.scenario import Scenario, ScenarioError, load_scenario
-from harness.versions import FAMILIES, Combination, combinations
+from harness.versions import FAMILIES, Combination, ServerRelease, combinations
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
@@ -25,6 +25,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="comma-separated Dovecot versions to run (default: every version in the matrix)")
     group.addoption("--postfix", default=os.environ.get("MAILHOPS_POSTFIX", ""),
                     help="comma-separated Postfix versions to run (default: every version in the matrix)")
+    group.addoption("--dovecot-image", default=os.environ.get("MAILHOPS_DOVECOT_IMAGE", ""), metavar="TAG",
+                    help="run every Dovecot node on this image instead of the built-in matrix (version detected)")
+    group.addoption("--postfix-image", default=os.environ.get("MAILHOPS_POSTFIX_IMAGE", ""), metavar="TAG",
+                    help="run every Postfix node on this image instead of the built-in matrix (version detected)")
+    group.addoption("--observations", default=os.environ.get("MAILHOPS_OBSERVATIONS", ""), metavar="FILE",
+                    help="write every item's normalised observations to FILE (JSON), for `python -m harness drift`")
     group.addoption("--keep", action="store_true", default=False,
                     help="leave each scenario's containers and network up, and print how to reach them")
 
@@ -33,8 +39,12 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", None)
     _STATE["session"] = worker["testrunuid"] if worker else uuid.uuid4().hex[:16]
     _STATE["keep"] = config.getoption("keep")
+    _STATE["observations"] = config.getoption("observations")
+    _STATE["records"] = []
+    _STATE["is_worker"] = worker is not None
     _STATE["wanted"] = {family: [v.strip() for v in config.getoption(family).split(",") if v.strip()]
                         for family in FAMILIES}
+    _STATE["user_images"] = _user_images(config)
     signal.signal(signal.SIGTERM, _interrupt)
 
 
@@ -54,6 +64,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         from harness.labels import sweep
 
         sweep(client, only_session=_STATE["session"])
+    if _STATE.get("observations"):
+        from harness.record_file import merge_parts, write_part
+
+        write_part(_STATE["observations"], _STATE["records"])
+        if not _STATE["is_worker"]:
+            merge_parts(_STATE["observations"])
 
 
 class ScenarioFile(pytest.File):
@@ -62,7 +78,7 @@ class ScenarioFile(pytest.File):
             scenario = load_scenario(self.path)
         except ScenarioError as exc:
             raise self.CollectError(str(exc)) from None
-        combos = selected_combinations(scenario, _STATE.get("wanted", {}))
+        combos = selected_combinations(scenario, _STATE.get("wanted", {}), _STATE.get("user_images"))
         if not combos:
             yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[no-version]", scenario=scenario, combo=None)
         for combo in combos:
@@ -70,11 +86,27 @@ class ScenarioFile(pytest.File):
                                            combo=combo)
 
 
-def selected_combinations(scenario: Scenario, wanted: Mapping[str, Sequence[str]]) -> list[Combination]:
-    """The built-in server combinations this scenario runs on: the matrix of the server families it uses,
-    cut by the scenario's pins and by --dovecot/--postfix."""
+def selected_combinations(scenario: Scenario, wanted: Mapping[str, Sequence[str]],
+                          images: Mapping[str, ServerRelease] | None = None) -> list[Combination]:
+    """The server combinations this scenario runs on: the matrix of the server families it uses (or the
+    user's images), cut by the scenario's pins and by --dovecot/--postfix."""
     pins = {"dovecot": scenario.servers.dovecot, "postfix": scenario.servers.postfix}
-    return combinations(scenario.families(), pins, wanted)
+    return combinations(scenario.families(), pins, wanted, images)
+
+
+def _user_images(config: pytest.Config) -> dict[str, ServerRelease]:
+    """Releases for --dovecot-image/--postfix-image: the version is read from the image itself."""
+    releases = {}
+    for family in FAMILIES:
+        tag = config.getoption(f"{family}_image")
+        if tag:
+            from harness.user_images import user_release
+
+            try:
+                releases[family] = user_release(family, tag)
+            except ValueError as exc:
+                raise pytest.UsageError(str(exc)) from None
+    return releases
 
 
 class ScenarioFailure(Exception):
@@ -107,6 +139,11 @@ class ScenarioItem(pytest.Item):
         result = run.execute()
         if _STATE["keep"]:
             print(_keep_text(run))
+        outcome = "failed" if not result.passed else "xfailed" if result.health.known_seen else "passed"
+        if _STATE.get("observations"):
+            from harness.record import item_record
+
+            _STATE["records"].append(item_record(result, self.nodeid, self.label, outcome))
         if not result.passed:
             raise ScenarioFailure(failure_text(result, self.label))
         if result.health.known_seen:

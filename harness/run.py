@@ -51,8 +51,11 @@ class ImageSet:
 
     def server(self, release: ServerRelease) -> ServerImage:
         if release not in self._servers:
-            with images.lock():
-                tag = images.server_image(self.client, release.family, release.suite)
+            if release.image is not None:
+                tag = release.image
+            else:
+                with images.lock():
+                    tag = images.server_image(self.client, release.family, release.suite)
             version = images.read_version(self.client, tag, VERSION_COMMANDS[release.family])
             if major_of(version) != release.major:
                 raise images.ImageError(f"{tag} has {release.family} {version}, expected {release.major}")
@@ -82,6 +85,12 @@ class RunResult:
         return self.verdict.passed and not self.health.undeclared and not self.health.known_missing
 
 
+def _target(node: NodePlan, ipv6: bool) -> str:
+    if ipv6 and node.address6 is None:
+        raise NodeStartError(f"node `{node.name}` has no IPv6 address")
+    return node.address6 if ipv6 and node.address6 else node.address
+
+
 class ScenarioRun:
     def __init__(self, scenario: Scenario, combination: Combination, image_set: ImageSet, session: str, item: str,
                  keep: bool = False):
@@ -99,12 +108,13 @@ class ScenarioRun:
         self.servers = {r.family: self.images.server(r) for r in self.combination.releases}
         self.relay_image = self.images.relay() if any(n.kind == "relay" for n in self.scenario.nodes.values()) else ""
         try:
-            self.network, subnet = self._create_network()
+            self.network, subnet, subnet6 = self._create_network()
             versions = {family: server.version.split()[0] for family, server in self.servers.items()}
-            the_plan = plan(self.scenario, versions, subnet)
+            the_plan = plan(self.scenario, versions, subnet, subnet6)
             self._start(the_plan)
             transcripts = tuple(
-                clients.run_session(index, session, the_plan.nodes[session.to].address)
+                clients.run_session(index, session, _target(the_plan.nodes[session.to], session.ipv6),
+                                    source=the_plan.client_address6 if session.ipv6 else None)
                 for index, session in enumerate(self.scenario.clients)
             )
             verdict, observed = self._observe_until_settled(the_plan, transcripts)
@@ -123,14 +133,22 @@ class ScenarioRun:
             with contextlib.suppress(docker.errors.NotFound):
                 self.network.remove()
 
-    def _create_network(self) -> tuple[Network, str]:
+    def _create_network(self) -> tuple[Network, str, str | None]:
+        """A private /24 (and a ULA /64 with `ipv6: true`) picked at random; a clash with another run's
+        network is retried with another pick."""
         name = f"mailhops-{uuid.uuid4().hex[:12]}"
         for _ in range(SUBNET_ATTEMPTS):
-            subnet = f"10.{random.randint(64, 254)}.{random.randint(0, 255)}.0/24"
-            gateway = subnet.replace(".0/24", ".1")
-            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet, gateway=gateway)])
+            second, third = random.randint(64, 254), random.randint(0, 255)
+            subnet = f"10.{second}.{third}.0/24"
+            pools = [docker.types.IPAMPool(subnet=subnet, gateway=f"10.{second}.{third}.1")]
+            subnet6 = f"fd6d:6800:{second:x}:{third:x}::/64" if self.scenario.ipv6 else None
+            if subnet6:
+                pools.append(docker.types.IPAMPool(subnet=subnet6, gateway=subnet6.replace("::/64", "::1")))
+            ipam = docker.types.IPAMConfig(pool_configs=pools)
             try:
-                return self.client.networks.create(name, driver="bridge", ipam=ipam, labels=self.labels), subnet
+                network = self.client.networks.create(name, driver="bridge", ipam=ipam, labels=self.labels,
+                                                      enable_ipv6=bool(subnet6))
+                return network, subnet, subnet6
             except docker.errors.APIError as exc:
                 if "overlap" not in str(exc).lower():
                     raise

@@ -193,6 +193,8 @@ class ClientSession(_Strict):
 
     protocol: Protocol = "imap"
     to: str
+    ipv6: bool = False
+    """Connect to the node's IPv6 address (the scenario needs `ipv6: true`)."""
     helo: str = "client.example"
     id: dict[str, Value] | None = None
     xclient: XclientAttributes | None = None
@@ -241,6 +243,7 @@ class NodeExpect(_Strict):
     client: Observed | None = None
     recipient: Observed | None = None
     disconnect: Observed | None = None
+    connect: Observed | None = None
     drop: Observed | None = None
 
     def entries(self, category: str) -> list[tuple[tuple[str | int, ...], dict[str, Expected]]]:
@@ -309,6 +312,8 @@ class Scenario(_Strict):
     clients: tuple[ClientSession, ...]
     expect: dict[str, NodeExpect] = Field(default_factory=dict)
     known_issues: tuple[KnownIssue, ...] = ()
+    ipv6: bool = False
+    """Give the network and every node an IPv6 address too, so clients can connect over IPv6."""
     source: SourceMap = Field(exclude=True, repr=False)
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -403,16 +408,25 @@ def _reference_problems(scenario: Scenario) -> Any:
                    f"no node named `{relay_host}`")
         for index, trusted in enumerate(node.trust):
             base, _, prefix = trusted.partition("/")
-            by_name = base in names | {CLIENT} and (not prefix or (prefix.isdigit() and 0 < int(prefix) <= 32))
+            v6 = base.endswith(".v6")
+            by_name = base.removesuffix(".v6") in names | {CLIENT} and (
+                not prefix or (prefix.isdigit() and 0 < int(prefix) <= (128 if v6 else 32)))
+            if v6 and not scenario.ipv6:
+                yield scenario.line_of("nodes", name, "trust", index), f"nodes.{name}.trust[{index}]", (
+                    f"`{trusted}` is an IPv6 address: the scenario needs `ipv6: true`")
             if not by_name and not _is_network(trusted):
                 yield scenario.line_of("nodes", name, "trust", index), f"nodes.{name}.trust[{index}]", (
-                    f"`{trusted}` is neither a node, `client`, `<node>/<prefix>`, nor an address or network"
+                    f"`{trusted}` is neither a node, `client`, `<node>/<prefix>`, `<node>.v6`, "
+                    "nor an address or network"
                 )
     if not any(node.kind in ("dovecot", "postfix") for node in scenario.nodes.values()):
         yield scenario.line_of("nodes"), "nodes", "a scenario needs at least one real server (dovecot or postfix)"
     if not scenario.clients:
         yield scenario.line_of("clients"), "clients", "at least one client session is needed"
     for index, session in enumerate(scenario.clients):
+        if session.ipv6 and not scenario.ipv6:
+            yield scenario.line_of("clients", index, "ipv6"), f"clients[{index}].ipv6", (
+                "connecting over IPv6 needs `ipv6: true` at the top of the scenario")
         if session.to not in names:
             yield scenario.line_of("clients", index, "to"), f"clients[{index}].to", f"no node named `{session.to}`"
     for name, node_expect in scenario.expect.items():
@@ -443,7 +457,7 @@ def _reference_problems(scenario: Scenario) -> Any:
 OBSERVABLE = {
     ("dovecot", "proxy"): {"proxied", "auth", "forward", "id", "ttl", "xclient", "drop"},
     ("dovecot", "backend"): {"login", "auth", "forward", "id", "ttl", "xclient", "delivery"},
-    ("postfix", "smtpd"): {"client", "recipient", "disconnect"},
+    ("postfix", "smtpd"): {"client", "recipient", "disconnect", "connect"},
     ("relay", "capture"): {"id", "xclient", "ttl", "forward"},
     ("relay", "pass"): {"id", "xclient", "ttl", "forward"},
     ("relay", "mutate"): {"id", "xclient", "ttl", "forward"},

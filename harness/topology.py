@@ -20,6 +20,7 @@ class NodePlan:
     address: str
     upstream: str | None
     trusted_networks: tuple[str, ...]
+    address6: str | None = None
     relay_host: str | None = None
     """Dovecot backends: the address of submission_relay_host."""
 
@@ -43,10 +44,15 @@ class Plan:
     client_address: str
     nodes: Mapping[str, NodePlan]
     forward_names: tuple[str, ...]
+    subnet6: str | None = None
+    client_address6: str | None = None
 
     @property
     def context(self) -> Context:
         addresses = {name: node.address for name, node in self.nodes.items()}
+        addresses |= {f"{name}.v6": node.address6 for name, node in self.nodes.items() if node.address6}
+        if self.client_address6:
+            addresses[f"{CLIENT}.v6"] = self.client_address6
         return Context({**addresses, CLIENT: self.client_address}, self.versions)
 
     def chains(self) -> list[list[str]]:
@@ -64,25 +70,34 @@ class Plan:
         return chains
 
 
-def plan(scenario: Scenario, versions: Mapping[str, str], subnet: str) -> Plan:
-    """Addresses are fixed up front (gateway = the client, nodes from .10 on), so configs render before start."""
-    network = ipaddress.ip_network(subnet)
-    hosts = list(network.hosts())
-    client_address = str(hosts[0])
-    addresses = {name: str(hosts[FIRST_NODE_HOST - 1 + index]) for index, name in enumerate(scenario.nodes)}
-    all_addresses = {**addresses, CLIENT: client_address}
+def plan(scenario: Scenario, versions: Mapping[str, str], subnet: str, subnet6: str | None = None) -> Plan:
+    """Addresses are fixed up front (gateway = the client, nodes from .10 on), so configs render before start.
+    With `subnet6` every node also gets the IPv6 address of the same host number."""
+    addresses, client_address = _addresses(scenario, subnet)
+    addresses6, client_address6 = _addresses(scenario, subnet6) if subnet6 else ({}, None)
+    known = {**addresses, CLIENT: client_address}
+    known6 = {**addresses6, CLIENT: client_address6} if client_address6 else {}
     nodes = {
         name: NodePlan(
             name=name,
             spec=spec,
             address=addresses[name],
             upstream=addresses[spec.to] if spec.to else None,
-            trusted_networks=tuple(_network_of(entry, all_addresses) for entry in spec.trust),
+            trusted_networks=tuple(net for entry in spec.trust for net in _networks_of(entry, known, known6)),
             relay_host=addresses[spec.submission_relay_host] if getattr(spec, "submission_relay_host", None) else None,
+            address6=addresses6.get(name),
         )
         for name, spec in scenario.nodes.items()
     }
-    return Plan(scenario, dict(versions), str(network), client_address, nodes, forward_names(scenario))
+    return Plan(scenario, dict(versions), subnet, client_address, nodes, forward_names(scenario), subnet6,
+                client_address6)
+
+
+def _addresses(scenario: Scenario, subnet: str) -> tuple[dict[str, str], str]:
+    network = ipaddress.ip_network(subnet)
+    gateway = network.network_address + 1
+    addresses = {name: str(gateway + FIRST_NODE_HOST - 1 + index) for index, name in enumerate(scenario.nodes)}
+    return addresses, str(gateway)
 
 
 def forward_names(scenario: Scenario) -> tuple[str, ...]:
@@ -109,9 +124,15 @@ def _xclient_forward_keys(attributes: Mapping[str, object]) -> list[str]:
     return list(forward) if isinstance(forward, dict) else []
 
 
-def _network_of(entry: str, addresses: Mapping[str, str]) -> str:
-    """A node name -> its address/32; `<node>/<prefix>` -> the network of that size around it; else as given."""
+def _networks_of(entry: str, addresses: Mapping[str, str], addresses6: Mapping[str, str]) -> list[str]:
+    """A node name -> its address/32 (and /128 on an IPv6 network); `<node>/<prefix>` -> the IPv4 network of
+    that size around it; anything else is an address or network as given."""
     name, _, prefix = entry.partition("/")
+    if name.endswith(".v6") and name.removesuffix(".v6") in addresses6:
+        return [str(ipaddress.ip_network(f"{addresses6[name.removesuffix('.v6')]}/{prefix or 128}", strict=False))]
     if name in addresses:
-        return str(ipaddress.ip_network(f"{addresses[name]}/{prefix or 32}", strict=False))
-    return str(ipaddress.ip_network(entry, strict=False))
+        networks = [str(ipaddress.ip_network(f"{addresses[name]}/{prefix or 32}", strict=False))]
+        if name in addresses6 and not prefix:
+            networks.append(f"{addresses6[name]}/128")
+        return networks
+    return [str(ipaddress.ip_network(entry, strict=False))]

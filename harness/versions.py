@@ -11,13 +11,18 @@ FAMILIES = ("dovecot", "postfix")
 
 @dataclass(frozen=True)
 class ServerRelease:
+    """A server of the matrix: built from a Debian suite, or a user's own image (then `image` and `version`)."""
+
     family: str
     major: str
-    suite: str
+    suite: str = ""
+    image: str | None = None
+    version: str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.family}-{self.major}"
+        """`dovecot-2.4` for the built-in matrix; the full version (`dovecot-2.4.1`) for a user's image."""
+        return f"{self.family}-{self.version.split()[0].split('-')[0] if self.version else self.major}"
 
 
 RELEASES: dict[str, tuple[ServerRelease, ...]] = {
@@ -43,12 +48,17 @@ class Combination:
 
 
 def combinations(
-    families: Iterable[str], pins: Mapping[str, Sequence[str] | None], wanted: Mapping[str, Sequence[str]]
+    families: Iterable[str],
+    pins: Mapping[str, Sequence[str] | None],
+    wanted: Mapping[str, Sequence[str]],
+    images: Mapping[str, ServerRelease] | None = None,
 ) -> list[Combination]:
-    """Every combination of the families' releases, cut by the scenario's pins and the command line."""
+    """Every combination of the families' releases, cut by the scenario's pins and the command line.
+    A family given a user's image (`images`) runs that image only."""
     choices = []
     for family in (f for f in FAMILIES if f in set(families)):
-        releases = [r for r in RELEASES[family] if pins.get(family) is None or r.major in (pins[family] or ())]
+        matrix = (images[family],) if images and family in images else RELEASES[family]
+        releases = [r for r in matrix if pins.get(family) is None or r.major in (pins[family] or ())]
         releases = [r for r in releases if not wanted.get(family) or r.major in wanted[family]]
         choices.append(releases)
     return [Combination(tuple(combo)) for combo in itertools.product(*choices)]

@@ -121,3 +121,21 @@ def test_lmtp_userdb_request_and_delivery() -> None:
 def test_service_of_login_lines() -> None:
     (event,) = events_from_log(POP3_LOGIN_23)
     assert event.fields["service"] == "pop3" and event.fields["lport"] == "110"
+
+
+def test_drop_lines_ttl_and_self_loop() -> None:
+    ttl = ("imap-login: Error: proxy(loop,10.231.7.21:143): Aborting due to remote server: TTL reached zero - proxies "
+           "appear to be looping?: user=<loop>, method=PLAIN, rip=203.0.113.7, rport=59376, lip=198.51.100.1, "
+           "lport=143, session=<loopx5>, tenant=<>, secured")
+    (event,) = events_from_log(ttl)
+    assert event.kind == "drop" and event.fields["reason"] == "ttl" and event.fields["session"] == "loopx5"
+    assert event.fields["user"] == "loop" and event.fields["dest"] == "10.231.7.21:143"
+    assert event.fields["service"] == "imap"
+    loop = ("imap-login: Error: proxy(loop): Proxying loops to itself: user=<loop>, method=PLAIN, rip=203.0.113.7, "
+            "rport=51234, lip=10.231.7.20, lport=143, session=<loop5>, secured")
+    (event,) = events_from_log(loop)
+    assert event.fields["reason"] == "self-loop" and event.fields["session"] == "loop5" and "dest" not in event.fields
+    lmtp = ("lmtp(25): Error: lmtp-server: conn 203.0.113.7:38606 [10]: rcpt cap@example.test: Proxying to "
+            "<cap@example.test> appears to be looping (TTL=0)")
+    (event,) = events_from_log(lmtp)
+    assert event.fields == {"service": "lmtp", "user": "cap@example.test", "reason": "ttl"}

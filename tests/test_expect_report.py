@@ -83,3 +83,10 @@ def test_client_reply_is_checked() -> None:
     (failure,) = verdict.failures()
     assert (failure.where, failure.field, failure.expected, failure.observed) == ("client[0] -> front", "login",
                                                                                   "OK", "NO")
+
+
+def test_every_expectation_category_is_checked() -> None:
+    from harness.expect import CATEGORIES
+    from harness.scenario import NodeExpect
+
+    assert set(NodeExpect.model_fields) - {"ttl"} == set(CATEGORIES)

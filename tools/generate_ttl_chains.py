@@ -50,11 +50,14 @@ def chain(length: int) -> str:
         never = [label for label, value in link.items() if value is None]
         lines.append(f"  p{hop}:")
         lines.append("    drop:")
-        counts = {label: (1 if drops[label] == hop else 0) for label in DEFAULT_TTL}
-        if any(counts.values()):
+        # 2.4's upstream proxies retry the refusal, so the dropping proxy refuses many times.
+        counts = {label: (("1" if label == "dovecot-2.3" else "{min: 1}") if drops[label] == hop else "0")
+                  for label in DEFAULT_TTL}
+        if any(value != "0" for value in counts.values()):
             lines.append("      count: {" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + "}")
-            lines.append("      reason: {" + ", ".join(f"{k}: ttl" for k, v in counts.items() if v) + "}")
-            lines.append("      session: {" + ", ".join(f"{k}: chain{length}" for k, v in counts.items() if v) + "}")
+            lines.append("      reason: {" + ", ".join(f"{k}: ttl" for k, v in counts.items() if v != "0") + "}")
+            lines.append("      session: {" + ", ".join(f"{k}: chain{length}" for k, v in counts.items() if v != "0")
+                         + "}")
         else:
             lines.append("      count: 0")
         lines.append(f"  l{hop}:")

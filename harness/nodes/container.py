@@ -26,6 +26,10 @@ class ContainerSpec:
     env: Mapping[str, str]
     files: Mapping[str, bytes]
     labels: Mapping[str, str]
+    address6: str | None = None
+    as_root: bool = False
+    """Servers run as root with the image's entrypoint reset, so a user's image (rootless, with an entrypoint
+    script) runs the harness's own config the same way the built-in images do."""
 
 
 class NodeContainer:
@@ -33,17 +37,20 @@ class NodeContainer:
 
     def __init__(self, spec: ContainerSpec, network: Network):
         self.spec = spec
-        endpoint = network.client.api.create_endpoint_config(ipv4_address=spec.address)
+        endpoint = network.client.api.create_endpoint_config(ipv4_address=spec.address,
+                                                             ipv6_address=spec.address6)
         container = DockerContainer(spec.image, command=list(spec.command))
         for key, value in spec.env.items():
             container.with_env(key, value)
         for path, data in spec.files.items():
             container.with_copy_into_container(data, path)
+        extra = {"user": "0", "entrypoint": [""]} if spec.as_root else {}
         container.with_kwargs(
             network=network.name,
             networking_config={network.name: endpoint},
             labels=dict(spec.labels),
             hostname=spec.name,
+            **extra,
         )
         self._container = container
 

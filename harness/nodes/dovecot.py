@@ -32,6 +32,7 @@ def render_config(node: NodePlan, plan: Plan, major: str) -> str:
         raise TemplateMissing(f"no Dovecot config templates for {major} (have: {', '.join(template_majors())})")
     values = {
         "node": node.name,
+        "listen": "*, ::" if node.address6 else "*",
         "role": spec.role,
         "trusted_networks": " ".join(node.trusted_networks),
         "forward_elements": "".join(
@@ -54,10 +55,12 @@ def container_spec(node: NodePlan, plan: Plan, image: str, major: str, labels: d
         name=node.name,
         image=image,
         address=node.address,
+        address6=node.address6,
         command=("dovecot", "-F", "-c", CONFIG_PATH),
         env={},
         files={CONFIG_PATH: render_config(node, plan, major).encode()},
         labels=labels,
+        as_root=True,
     )
 
 

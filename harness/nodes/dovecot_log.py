@@ -18,9 +18,10 @@ _USER_IN = re.compile(r"auth: Debug: (?:.*?: )?master in: USER\t(?P<fields>.*)$"
 _XCLIENT = re.compile(r"(?P<service>submission|lmtp)(?:-login)?(?:\(\d+\))?: Debug: (?:lmtp|smtp)-server: "
                       r"conn \S+ \[\d+\]: Received new command: XCLIENT (?P<args>.*?)(?:: user=<.*)?$")
 _TTL_DROP = re.compile(r"(?P<service>[a-z0-9]+)-login: Error: proxy\((?P<user>[^,)]*)(?:,(?P<dest>[^)]*))?\): "
-                       r"Aborting due to remote server: TTL reached zero - proxies appear to be looping\?")
+                       r"Aborting due to remote server: TTL reached zero - proxies appear to be looping\?"
+                       r"(?:: (?P<elements>user=<.*))?")
 _SELF_LOOP = re.compile(r"(?P<service>[a-z0-9]+)-login: Error: proxy\((?P<user>[^,)]*)(?:,(?P<dest>[^)]*))?\): "
-                        r"Proxying loops to itself")
+                        r"Proxying loops to itself(?:: (?P<elements>user=<.*))?")
 _LMTP_DROP = re.compile(r"(?P<service>lmtp)\(\S*?\): Error: .*Proxying to <(?P<user>[^>]*)> "
                         r"(?:(?P<ttl>appears to be looping \(TTL=0\))|loops to itself)")
 _DELIVERY = re.compile(r"lmtp\((?P<user>[^)]+)\)<\d+><(?P<session>[^>]*)>: Info: .*saved mail to (?P<mailbox>\S+)")
@@ -89,8 +90,11 @@ def _tab_unescape(text: str) -> str:
     return text
 
 
-def _present(groups: dict[str, str | None]) -> dict[str, str]:
-    return {key: value for key, value in groups.items() if value is not None}
+def _drop_fields(match: re.Match[str], reason: str) -> dict[str, str]:
+    """The proxy, the user, the destination, and the login elements (rip, session, ...) the line ends with."""
+    groups = {key: value for key, value in match.groupdict().items() if value is not None and key != "elements"}
+    elements = parse_elements(match.group("elements") or "")
+    return {**elements, **groups, "reason": reason}
 
 
 def events_from_log(log: str) -> tuple[Event, ...]:
@@ -111,9 +115,9 @@ def events_from_log(log: str) -> tuple[Event, ...]:
             fields = {**parse_xclient_args(match.group("args")), "service": match.group("service")}
             events.append(Event("xclient", fields, line))
         elif match := _TTL_DROP.search(line):
-            events.append(Event("drop", {**_present(match.groupdict()), "reason": "ttl"}, line))
+            events.append(Event("drop", _drop_fields(match, "ttl"), line))
         elif match := _SELF_LOOP.search(line):
-            events.append(Event("drop", {**_present(match.groupdict()), "reason": "self-loop"}, line))
+            events.append(Event("drop", _drop_fields(match, "self-loop"), line))
         elif match := _LMTP_DROP.search(line):
             fields = {"service": "lmtp", "user": match.group("user"),
                       "reason": "ttl" if match.group("ttl") else "self-loop"}

@@ -27,9 +27,15 @@ def render_main_cf(node: NodePlan) -> str:
     values = {
         "node": node.name,
         "inet_protocols": spec.inet_protocols,
-        "trusted_networks": " ".join(node.trusted_networks),
+        "trusted_networks": " ".join(_postfix_network(net) for net in node.trusted_networks),
     }
     return string.Template(TEMPLATE.read_text()).substitute(values)
+
+
+def _postfix_network(network: str) -> str:
+    """Postfix writes IPv6 networks in brackets: [2001:db8::]/64."""
+    address, _, prefix = network.partition("/")
+    return f"[{address}]/{prefix}" if ":" in address else network
 
 
 def container_spec(node: NodePlan, image: str, labels: dict[str, str]) -> ContainerSpec:
@@ -37,10 +43,12 @@ def container_spec(node: NodePlan, image: str, labels: dict[str, str]) -> Contai
         name=node.name,
         image=image,
         address=node.address,
+        address6=node.address6,
         command=("sh", "-c", START),
         env={},
         files={MAIN_CF: render_main_cf(node).encode()},
         labels=labels,
+        as_root=True,
     )
 
 

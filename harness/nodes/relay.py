@@ -52,6 +52,7 @@ def container_spec(node: NodePlan, image: str, labels: dict[str, str]) -> Contai
         name=node.name,
         image=image,
         address=node.address,
+        address6=node.address6,
         command=("python3", "-u", "-m", "harness.relay"),
         env={"MAILHOPS_RELAY": json.dumps(relay_config(node))},
         files={},

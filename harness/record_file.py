@@ -1,0 +1,39 @@
+"""The observations file: each pytest process writes its part; the controlling process merges them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+FORMAT = "mailhops-observations/1"
+
+
+def _parts_dir(path: str) -> Path:
+    return Path(f"{path}.parts")
+
+
+def write_part(path: str, records: list[dict[str, Any]]) -> None:
+    folder = _parts_dir(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{os.getpid()}.json").write_text(json.dumps(records))
+
+
+def merge_parts(path: str) -> None:
+    """All parts into one file, items sorted by node id, so two runs list them in the same order."""
+    folder = _parts_dir(path)
+    items: list[dict[str, Any]] = []
+    for part in sorted(folder.glob("*.json")):
+        items += json.loads(part.read_text())
+        part.unlink()
+    folder.rmdir()
+    items.sort(key=lambda item: item["nodeid"])
+    Path(path).write_text(json.dumps({"format": FORMAT, "items": items}, indent=1, ensure_ascii=False) + "\n")
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    data = json.loads(Path(path).read_text())
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a mailhops observations file ({FORMAT})")
+    return data
