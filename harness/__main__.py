@@ -1,4 +1,5 @@
-"""Command line: `python -m harness sweep [--check]`, `python -m harness plan FILE`."""
+"""Command line: `python -m harness sweep [--check]`, `python -m harness plan FILE`,
+`python -m harness drift OLD.json NEW.json [--markdown]`, `python -m harness summary OBS.json [--drift OLD.json]`."""
 
 from __future__ import annotations
 
@@ -20,7 +21,19 @@ def main(argv: list[str] | None = None) -> int:
     coverage = commands.add_parser("coverage", help="write docs/COVERAGE.md from scenarios/")
     coverage.add_argument("--scenarios", type=Path, default=ROOT / "scenarios")
     coverage.add_argument("--output", type=Path, default=ROOT / "docs" / "COVERAGE.md")
+    drift = commands.add_parser("drift", help="what changed between two observation files (--observations); "
+                                              "always exits 0")
+    drift.add_argument("old", type=Path)
+    drift.add_argument("new", type=Path)
+    drift.add_argument("--markdown", action="store_true", help="markdown tables instead of plain text")
+    summary = commands.add_parser("summary", help="an observation file as a GitHub step summary (markdown)")
+    summary.add_argument("observations", type=Path)
+    summary.add_argument("--drift", type=Path, metavar="OLD", help="append the drift from this older run")
     args = parser.parse_args(argv)
+    if args.command == "drift":
+        return _drift(args.old, args.new, args.markdown)
+    if args.command == "summary":
+        return _summary(args.observations, args.drift)
     if args.command == "sweep":
         return _sweep(args.check)
     if args.command == "coverage":
@@ -38,6 +51,26 @@ def _coverage(scenarios: Path, output: Path) -> int:
     empty = [f"{row.protocol} {row.parameter}" for row in rows if row.empty]
     print(f"wrote {output}: {len(rows)} rows, {len(empty)} without a scenario{': ' if empty else ''}{', '.join(empty)}")
     return 1 if empty else 0
+
+
+def _drift(old: Path, new: Path, markdown: bool) -> int:
+    from harness.drift import drift, drift_markdown, drift_text
+    from harness.record_file import load
+
+    result = drift(load(old), load(new))
+    sys.stdout.write(drift_markdown(result) if markdown else drift_text(result))
+    return 0
+
+
+def _summary(observations: Path, old: Path | None) -> int:
+    from harness.drift import drift, drift_markdown
+    from harness.record_file import load
+    from harness.summary import STEP_SUMMARY_LIMIT, summary_markdown
+
+    doc = load(observations)
+    appendix = "" if old is None else "\n" + drift_markdown(drift(load(old), doc), limit=STEP_SUMMARY_LIMIT // 4)
+    sys.stdout.write(summary_markdown(doc, limit=STEP_SUMMARY_LIMIT - len(appendix.encode())) + appendix)
+    return 0
 
 
 def _sweep(check: bool) -> int:
@@ -71,7 +104,8 @@ def _plan(files: list[Path]) -> int:
             status = 2
             continue
         for combo in selected_combinations(scenario, {}):
-            the_plan = plan(scenario, {r.family: r.major for r in combo.releases}, "10.99.0.0/24")
+            the_plan = plan(scenario, {r.family: r.major for r in combo.releases}, "10.99.0.0/24",
+                            "fd00:99::/64" if scenario.ipv6 else None)
             print(f"{scenario.name} [{combo.label}]")
             for chain in the_plan.chains():
                 print("  chain: " + " -> ".join(chain))

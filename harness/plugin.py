@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -31,21 +32,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run every Postfix node on this image instead of the built-in matrix (version detected)")
     group.addoption("--observations", default=os.environ.get("MAILHOPS_OBSERVATIONS", ""), metavar="FILE",
                     help="write every item's normalised observations to FILE (JSON), for `python -m harness drift`")
+    group.addoption("--summary", default="", metavar="FILE",
+                    help="append a markdown summary (Mermaid topology per scenario) to FILE; "
+                         "$GITHUB_STEP_SUMMARY is used when set")
     group.addoption("--keep", action="store_true", default=False,
                     help="leave each scenario's containers and network up, and print how to reach them")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", None)
-    _STATE["session"] = worker["testrunuid"] if worker else uuid.uuid4().hex[:16]
+    _STATE["session"] = worker["testrunuid"] if worker else _run_id(config)
     _STATE["keep"] = config.getoption("keep")
-    _STATE["observations"] = config.getoption("observations")
+    _STATE["summary"] = config.getoption("summary") or os.environ.get("GITHUB_STEP_SUMMARY", "")
+    _STATE["observations"] = config.getoption("observations") or (
+        # The summary is made from the observations: collect them even when not asked to keep them.
+        str(Path(tempfile.gettempdir()) / f"mailhops-observations-{_STATE['session']}.json")
+        if _STATE["summary"] else "")
     _STATE["records"] = []
     _STATE["is_worker"] = worker is not None
     _STATE["wanted"] = {family: [v.strip() for v in config.getoption(family).split(",") if v.strip()]
                         for family in FAMILIES}
     _STATE["user_images"] = _user_images(config)
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _run_id(config: pytest.Config) -> str:
+    """One id for the whole run: with pytest-xdist, handed to the workers as their testrunuid."""
+    run_id = getattr(config.option, "testrunuid", None) or uuid.uuid4().hex
+    if hasattr(config.option, "testrunuid"):
+        config.option.testrunuid = run_id
+    return str(run_id)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -56,6 +72,26 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if file_path.suffix in (".yaml", ".yml") and "scenarios" in file_path.parts:
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
+
+
+def _write_summary(observations: str, summary: str) -> None:
+    from harness.record_file import load
+    from harness.summary import write_step_summary
+
+    doc = load(observations)
+    if doc["items"]:  # a run of the project's own tests has no scenario items: nothing to summarise
+        write_step_summary(doc, summary)
+        _STATE["annotate"] = doc
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """GitHub annotations for failures, each on a line of its own (GitHub reads commands at line starts)."""
+    doc = _STATE.get("annotate")
+    if doc is not None:
+        from harness.summary import annotations
+
+        for line in annotations(doc):
+            terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -70,6 +106,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_part(_STATE["observations"], _STATE["records"])
         if not _STATE["is_worker"]:
             merge_parts(_STATE["observations"])
+            if _STATE["summary"]:
+                _write_summary(_STATE["observations"], _STATE["summary"])
 
 
 class ScenarioFile(pytest.File):
@@ -120,6 +158,7 @@ class ScenarioItem(pytest.Item):
         super().__init__(**kwargs)
         self.scenario = scenario
         self.combo = combo
+        self.user_properties.append(("scenario", scenario.name))
         if combo is not None:
             self.user_properties.append(("servers", combo.label))
         self.user_properties.append(("nodes", ",".join(scenario.nodes)))
@@ -135,10 +174,12 @@ class ScenarioItem(pytest.Item):
         from harness.run import ScenarioRun
 
         run = ScenarioRun(self.scenario, self.combo, _image_set(), _STATE["session"], self.nodeid,
-                          keep=_STATE["keep"])
+                          keep=_STATE["keep"], complete_logs=bool(_STATE["observations"]))
         result = run.execute()
         if _STATE["keep"]:
             print(_keep_text(run))
+        for family, version in result.server_versions.items():
+            self.user_properties.append((f"{family}_version", version))
         outcome = "failed" if not result.passed else "xfailed" if result.health.known_seen else "passed"
         if _STATE.get("observations"):
             from harness.record import item_record

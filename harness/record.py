@@ -21,6 +21,14 @@ _DOVECOT_LEVEL = re.compile(r": (Info|Warning|Error|Fatal|Panic): ")
 _TIMESTAMP = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ")
 _CONTAINER = re.compile(r"\b[0-9a-f]{12}\.mailhops-[0-9a-f]{12}\b")
 _QUEUE_ID = re.compile(r"\b[0-9A-F]{10,12}\b")
+_PROCESS_PREFIX = re.compile(r"(?P<name>\w[\w-]*\([^)]*\))<\d+><(?P<session>[^>]*)>")
+"""Dovecot's mail-process prefix `imap(alice)<14><session>`."""
+_PID = re.compile(r"(?P<name>\b(?:lmtp|imap|pop3|submission|auth))\(\d+\)")
+_SESSION_TOKEN = re.compile(r"(?<![\w+/])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[a-z])"
+                            r"[A-Za-z0-9+/]{16}(?:[A-Za-z0-9+/]{6}|[A-Za-z0-9+/]{16})?(?![\w+/])")
+"""A session id Dovecot made: 16 (IPv4), 22 (LMTP) or 32 (IPv6) base64 characters, mixed case and digits."""
+_SECONDS = re.compile(r"\b\d+s ")
+_SIZE = re.compile(r"\b\d+ bytes\b")
 _FLOAT = re.compile(r"(?<![\d.])\d+\.\d+(?![\d.])")
 _NUMBER = re.compile(r"(?<![\w<@.])\d+(?![\w>.])")
 
@@ -31,7 +39,9 @@ def item_record(result: RunResult, nodeid: str, label: str, outcome: str) -> dic
     addresses = {node.address: f"@{name}" for name, node in plan.nodes.items()}
     addresses[plan.client_address] = f"@{CLIENT}"
     given = plan.scenario.file.read_text(encoding="utf-8")
-    norm = _Normaliser(addresses, given)
+    made = {value.partition(":")[0] for node in result.nodes.values() for event in node.events
+            for key, value in event.fields.items() if key in SESSION_FIELDS}
+    norm = _Normaliser(addresses, given, {value for value in made if value and value not in given})
     return {
         "nodeid": nodeid,
         "scenario": plan.scenario.name,
@@ -42,7 +52,7 @@ def item_record(result: RunResult, nodeid: str, label: str, outcome: str) -> dic
         "duration_s": round(result.duration_s, 2),
         "chains": plan.chains(),
         "nodes": {name: _node(node, plan.nodes[name].spec, norm) for name, node in result.nodes.items()},
-        "clients": [{"to": t.to, "replies": {k: norm.text(v) for k, v in sorted(t.replies.items())
+        "clients": [{"to": t.to, "replies": {k: norm.reply(v) for k, v in sorted(t.replies.items())
                                              if not k.endswith("_seconds")},
                      "seconds": {k: float(v) for k, v in t.replies.items() if k.endswith("_seconds")},
                      "error": t.error} for t in result.clients],
@@ -94,15 +104,26 @@ def _worth_keeping(line: str) -> bool:
 
 
 class _Normaliser:
-    def __init__(self, addresses: Mapping[str, str], given: str):
+    """Makes two runs of one scenario on one version compare equal: what varies from run to run (addresses,
+    ports, session ids the servers made, queue ids, pids, sizes, seconds) becomes a placeholder."""
+
+    def __init__(self, addresses: Mapping[str, str], given: str, made_sessions: set[str]):
         self.addresses = addresses
         self.given = given
         self._by_length = sorted(addresses, key=len, reverse=True)
+        self._sessions = sorted(made_sessions, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         for address in self._by_length:
             value = re.sub(rf"(?<![\d.]){re.escape(address)}(?![\d])", self.addresses[address], value)
+        for session in self._sessions:
+            value = value.replace(session, "<session>")
         return _CONTAINER.sub("<container>", value)
+
+    def reply(self, value: str) -> str:
+        """A server's reply: queue ids (Postfix), LMTP session ids and message sizes vary per run."""
+        value = _QUEUE_ID.sub("<queue-id>", self.text(value))
+        return _SIZE.sub("<n> bytes", _SESSION_TOKEN.sub("<session>", value))
 
     def fields(self, fields: Mapping[str, str]) -> dict[str, str]:
         out = {}
@@ -112,6 +133,8 @@ class _Normaliser:
                 value = "<port>"
             elif key in SESSION_FIELDS:
                 value = self._session(value)
+            elif key == "queue_id":
+                value = "<queue-id>"
             out[key] = value
         return out
 
@@ -122,7 +145,9 @@ class _Normaliser:
         return base + sep + suffix
 
     def log_line(self, line: str) -> str:
-        line = self.text(_TIMESTAMP.sub("", line.strip()))
+        line = _TIMESTAMP.sub("", line.strip())
+        line = _PROCESS_PREFIX.sub(lambda m: f"{m.group('name')}<pid><{self._session(m.group('session'))}>", line)
+        line = _SESSION_TOKEN.sub("<session>", self.text(_PID.sub(r"\g<name>(<pid>)", line)))
         line = re.sub(r"session=<[^>]*>", lambda m: f"session=<{self._session(m.group(0)[9:-1])}>", line)
         line = _QUEUE_ID.sub("<queue-id>", line)
-        return _NUMBER.sub("<n>", _FLOAT.sub("<n>", line))
+        return _NUMBER.sub("<n>", _FLOAT.sub("<n>", _SECONDS.sub("<n>s ", line)))

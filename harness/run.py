@@ -28,6 +28,7 @@ from harness.versions import RELAY_SUITE, Combination, ServerRelease, major_of
 READY_TIMEOUT_S = float(os.environ.get("MAILHOPS_READY_TIMEOUT", "60"))
 SETTLE_TIMEOUT_S = float(os.environ.get("MAILHOPS_SETTLE_TIMEOUT", "8"))
 SUBNET_ATTEMPTS = 40
+QUIET_S = 0.5
 READINESS = {"dovecot": (PROTOCOL_PORTS["imap"], "* OK"), "postfix": (PROTOCOL_PORTS["smtp"], "220 ")}
 
 
@@ -93,13 +94,15 @@ def _target(node: NodePlan, ipv6: bool) -> str:
 
 class ScenarioRun:
     def __init__(self, scenario: Scenario, combination: Combination, image_set: ImageSet, session: str, item: str,
-                 keep: bool = False):
+                 keep: bool = False, complete_logs: bool = False):
         self.scenario = scenario
         self.combination = combination
         self.images = image_set
         self.client = image_set.client
         self.labels = ownership_labels(session, item)
         self.keep = keep
+        self.complete_logs = complete_logs
+        """Wait for the logs to go quiet before observing, so two runs record the same lines (drift)."""
         self.containers: dict[str, NodeContainer] = {}
         self.network: Network | None = None
 
@@ -211,4 +214,19 @@ class ScenarioRun:
             return verdict.passed
 
         wait_until(settled, SETTLE_TIMEOUT_S, interval=0.2)
+        if self.complete_logs:
+            self._wait_for_quiet_logs()
+            observed = self._observe(the_plan)
+            result[:] = [(check_scenario(self.scenario, the_plan.context, observed, transcripts), observed)]
         return result[-1]
+
+    def _wait_for_quiet_logs(self) -> None:
+        """Until no container has logged anything new for QUIET_S (at most SETTLE_TIMEOUT_S)."""
+        sizes: list[tuple[int, ...]] = []
+        intervals = max(1, int(QUIET_S / 0.1))
+
+        def quiet() -> bool:
+            sizes.append(tuple(len(container.log()) for container in self.containers.values()))
+            return len(sizes) > intervals and len(set(sizes[-intervals - 1:])) == 1
+
+        wait_until(quiet, SETTLE_TIMEOUT_S, interval=0.1)

@@ -18,6 +18,8 @@ import pytest
 from harness.labels import OWNER, SESSION, labelled_containers, labelled_networks, ownership_labels, sweep
 from tests.docker_support import docker_client
 
+pytestmark = pytest.mark.docker
+
 NEVER_SATISFIED = """\
 nodes:
   proxy: {kind: dovecot, role: proxy, to: backend, trust: [client]}

@@ -10,6 +10,8 @@ import pytest
 
 from tests.docker_support import docker_client, run_scenarios, shipped, write
 
+pytestmark = pytest.mark.docker
+
 Mutation = Callable[[dict], None]  # type: ignore[type-arg]
 
 

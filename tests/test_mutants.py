@@ -11,6 +11,8 @@ import pytest
 
 from tests.docker_support import docker_client, run_scenarios, shipped, write
 
+pytestmark = pytest.mark.docker
+
 
 @dataclass(frozen=True)
 class Mutant:

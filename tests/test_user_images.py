@@ -15,6 +15,8 @@ from harness import images
 from tests.conftest import ROOT
 from tests.docker_support import docker_client
 
+pytestmark = pytest.mark.docker
+
 FAKE = "mailhops-test/fake-dovecot:9.9"
 ROOTLESS = "mailhops-test/rootless-dovecot:2.4"
 
