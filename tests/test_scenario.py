@@ -150,7 +150,7 @@ def test_postfix_node_and_relay_host_reference(write_scenario: WriteScenario) ->
     scenario = load_scenario(write_scenario(with_pf, name="with_pf"))
     assert scenario.families() == ["dovecot", "postfix"]
     bad_category = with_pf + "  pf:\n    login: {rip: x}\n"
-    assert "expect.pf.login: a postfix smtpd cannot show `login`; it shows: client, disconnect, recipient" in (
+    assert "expect.pf.login: a postfix smtpd cannot show `login`; it shows: client, connect, disconnect, recipient" in (
         error_of(write_scenario, bad_category))
 
 
