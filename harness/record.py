@@ -146,8 +146,9 @@ class _Normaliser:
 
     def log_line(self, line: str) -> str:
         line = _TIMESTAMP.sub("", line.strip())
+        # Session ids first, while they are still whole: later rules would cut them up.
         line = _PROCESS_PREFIX.sub(lambda m: f"{m.group('name')}<pid><{self._session(m.group('session'))}>", line)
+        line = re.sub(r"session=<([^>]*)>", lambda m: f"session=<{self._session(m.group(1))}>", line)
         line = _SESSION_TOKEN.sub("<session>", self.text(_PID.sub(r"\g<name>(<pid>)", line)))
-        line = re.sub(r"session=<[^>]*>", lambda m: f"session=<{self._session(m.group(0)[9:-1])}>", line)
         line = _QUEUE_ID.sub("<queue-id>", line)
         return _NUMBER.sub("<n>", _FLOAT.sub("<n>", _SECONDS.sub("<n>s ", line)))

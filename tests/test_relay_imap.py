@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
 import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,103 +13,15 @@ from harness.protocol.imap import parse_command
 from harness.relay.config import ConfigError, Endpoint, load_config
 from harness.relay.imap import capture_replies
 from harness.relay.protocols import HANDLERS
+from tests.relay_support import D23_WIRE, GREETING, TIMEOUT, Client, Relay, run_with_config
 
-ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 5.0
-GREETING = "* OK [CAPABILITY IMAP4rev1 ID LITERAL+ AUTH=PLAIN] mailhops capture ready"
 REFUSED = "NO [AUTHENTICATIONFAILED] mailhops capture refuses every login"
-D23_WIRE = (
-    b'I ID ("x-session-id" "abc123" "x-originating-ip" "203.0.113.7" '
-    b'"x-originating-port" "51234" "x-connected-ip" "10.231.7.20" '
-    b'"x-connected-port" "143" "x-proxy-ttl" "4" "x-forward-tenant" "acme")\r\n'
-    b'L LOGIN "alice" "secret"\r\n'
-)
 D24_ID = (
     'I ID ("x-multiplex" "0" "x-session-id" "2GKgkw5hsJcK5wcK" '
     '"x-originating-ip" "10.231.7.10" "x-originating-port" "38832" '
     '"x-connected-ip" "10.231.7.20" "x-connected-port" "143" "x-proxy-ttl" "6" '
     '"x-client-transport" "insecure")'
 )
-Event = dict[str, Any]
-
-
-class Relay:
-    """A relay subprocess and the JSON events it prints."""
-
-    def __init__(self, config: dict[str, object]) -> None:
-        env = {**os.environ, "MAILHOPS_RELAY": json.dumps(config)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "harness.relay"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.events: list[Event] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        self.port = int(self.wait_for("ready")["port"])
-
-    def _read_stdout(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def wait_for(self, event: str, **match: object) -> Event:
-        """The first event (seen before or arriving within TIMEOUT) that matches."""
-        seen = 0
-        while True:
-            for record in self.events[seen:]:
-                if record["event"] == event and all(record.get(k) == v for k, v in match.items()):
-                    return record
-            seen = len(self.events)
-            try:
-                line = self._lines.get(timeout=TIMEOUT)
-            except queue.Empty:
-                pytest.fail(f"no {event} {match} within {TIMEOUT}s; saw {self.events}")
-            if line is None:
-                pytest.fail(f"relay exited before {event} {match}; saw {self.events}")
-            record = json.loads(line)
-            assert {"event", "relay", "t"} <= set(record)
-            self.events.append(record)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=TIMEOUT)
-
-
-class Client:
-    """A line-oriented IMAP client socket with timeouts."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self._buffer = b""
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def line(self) -> str:
-        while b"\r\n" not in self._buffer:
-            data = self.sock.recv(4096)
-            if not data:
-                raise EOFError(f"closed; unterminated: {self._buffer!r}")
-            self._buffer += data
-        line, self._buffer = self._buffer.split(b"\r\n", 1)
-        return line.decode()
-
-    def until_tagged(self, tag: str) -> list[str]:
-        lines = [self.line()]
-        while not lines[-1].startswith(f"{tag} "):
-            lines.append(self.line())
-        return lines
-
-    def at_eof(self) -> bool:
-        return not self._buffer and self.sock.recv(4096) == b""
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def capture_config(name: str = "cap", **extra: object) -> dict[str, object]:
@@ -386,21 +292,6 @@ def test_inject_passes_bytes_sent_by_upstream_after_its_reply() -> None:
 
 
 # --- configuration ------------------------------------------------------------------
-
-
-def run_with_config(config: str | None, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MAILHOPS_RELAY"}
-    if config is not None:
-        env["MAILHOPS_RELAY"] = config
-    return subprocess.run(
-        [sys.executable, "-m", "harness.relay", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 2,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(

@@ -18,17 +18,24 @@ from harness.relay.config import Mutation, load_config
 from harness.relay.mutate import IdRewriter, LineRewriter
 from harness.relay.protocols import HANDLERS
 from harness.relay.scan import CONTENT, LINE, PARTIAL, TLS, Segment, scanner_for
-from tests.test_relay_imap import D23_WIRE, GREETING, TIMEOUT, Relay, run_with_config
-from tests.test_relay_xclient import (
+from tests.relay_support import (
+    D23_WIRE,
+    GREETING,
     LMTP_D23,
     LMTP_GREETING,
     POP3_D23_WIRE,
     POP3_GREETING,
     SMTP_GREETING,
     SUBMISSION_D24,
+    TIMEOUT,
+    Event,
     LineClient,
+    Relay,
     config,
+    run_with_config,
+    start,
 )
+from tests.relay_support import started_relays as started_relays  # the ``relays`` fixture
 
 PROTOCOLS = ("imap", "pop3", "submission", "lmtp")
 GREETINGS = {"imap": GREETING, "pop3": POP3_GREETING, "submission": SMTP_GREETING, "lmtp": LMTP_GREETING}
@@ -40,21 +47,6 @@ REFUSALS = {
     "lmtp": "421 4.3.0 mailhops relay: upstream unavailable",
 }
 TWO_FIELDS = encode_forward([("tenant", "acme"), ("user", "u 1")])
-Event = dict[str, Any]
-
-
-@pytest.fixture
-def relays() -> Iterator[list[Relay]]:
-    started: list[Relay] = []
-    yield started
-    for relay in started:
-        relay.stop()
-
-
-def start(relays: list[Relay], settings: dict[str, object]) -> Relay:
-    relay = Relay(settings)
-    relays.append(relay)
-    return relay
 
 
 def hop_config(protocol: str, upstream_port: int, mode: str = "pass", **extra: object) -> dict[str, object]:

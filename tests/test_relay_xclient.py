@@ -4,73 +4,36 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from harness.relay.config import DEFAULT_ADVERTISE, load_config
 from harness.relay.protocols import HANDLERS
-from tests.test_relay_imap import TIMEOUT, Client, Relay, run_with_config
+from tests.relay_support import (
+    LMTP_D23,
+    LMTP_GREETING,
+    POP3_D23_WIRE,
+    POP3_GREETING,
+    SMTP_GREETING,
+    SUBMISSION_D24,
+    LineClient,
+    Relay,
+    config,
+    run_with_config,
+    start,
+)
+from tests.relay_support import started_relays as started_relays  # the ``relays`` fixture
 
-POP3_GREETING = "+OK [XCLIENT] mailhops capture ready"
 POP3_REFUSED = "-ERR [AUTH] mailhops capture refuses every login"
-SMTP_GREETING = "220 capture.test ESMTP mailhops capture"
-LMTP_GREETING = "220 capture.test LMTP mailhops capture"
 SMTP_REFUSED = "535 5.7.8 mailhops capture refuses every login"
 POSTFIX_LIST = ["NAME", "ADDR", "PROTO", "HELO", "REVERSE_NAME", "PORT", "LOGIN", "DESTADDR", "DESTPORT"]
-
 # Verbatim from observed-findings.md E5/E6: what Dovecot proxies sent to the next hop.
-POP3_D23_WIRE = (
-    b"XCLIENT ADDR=203.0.113.7 PORT=51234 SESSION=abc123 TTL=4 FORWARD=dGVuYW50PWFjbWU=\r\nUSER cap\r\n"
-)
 POP3_D24 = "XCLIENT ADDR=203.0.113.7 PORT=51234 SESSION=abc123 TTL=4 CLIENT-TRANSPORT=insecure FORWARD=dGVuYW50PWFjbWU="
-SUBMISSION_D24 = (
-    "XCLIENT HELO=orig.example PROTO=ESMTP TTL=4 PORT=51234 ADDR=203.0.113.7 SESSION=abc123 "
-    "CLIENT-TRANSPORT=insecure FORWARD=dGVuYW50PWFjbWU+3D"
-)
-LMTP_D23 = "XCLIENT HELO=orig.example PROTO=LMTP SESSION=abc123:P1 TTL=4 PORT=51234 ADDR=203.0.113.7"
-Event = dict[str, Any]
-
-
-class LineClient(Client):
-    """A client for line protocols; ``reply`` reads a whole multi-line SMTP reply."""
-
-    def reply(self) -> list[str]:
-        lines = [self.line()]
-        while lines[-1][3:4] == "-":
-            lines.append(self.line())
-        return lines
-
-
-def config(protocol: str, mode: str, name: str = "cap", **extra: object) -> dict[str, object]:
-    return {
-        "name": name,
-        "protocol": protocol,
-        "mode": mode,
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "timeout": TIMEOUT,
-        **extra,
-    }
 
 
 def inject_config(protocol: str, upstream_port: int, xclient: list[list[object]], **extra: object) -> dict[str, object]:
     upstream = {"host": "127.0.0.1", "port": upstream_port}
     return config(protocol, "inject", name="front", upstream=upstream, xclient=xclient, **extra)
-
-
-@pytest.fixture
-def relays() -> Iterator[list[Relay]]:
-    started: list[Relay] = []
-    yield started
-    for relay in started:
-        relay.stop()
-
-
-def start(relays: list[Relay], settings: dict[str, object]) -> Relay:
-    relay = Relay(settings)
-    relays.append(relay)
-    return relay
 
 
 def connect(relay: Relay, greeting: str) -> LineClient:

@@ -1,7 +1,7 @@
 """IMAP pieces the harness needs: the ID command (RFC 2971) and command framing.
 
-Pure code: no sockets, no I/O. Text is bytes decoded as UTF-8 with
-``surrogateescape``, so ``encode(decode(b)) == b`` for any bytes ``b``.
+Pure code: no sockets, no I/O. Text is bytes as :mod:`harness.protocol.wire` decodes
+them, so ``encode(decode(b)) == b`` for any bytes ``b``.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from harness.protocol.wire import decode, encode, strip_eol
+
 IdField = tuple[str, str | None]
 """One ID key/value pair; a value of None stands for NIL."""
 
-ENCODING = "utf-8"
-ERRORS = "surrogateescape"
 MAX_COMMAND_BYTES = 64 * 1024
 TTL_KEY = "x-proxy-ttl"
 FORWARD_PREFIX = "x-forward-"
@@ -34,16 +34,6 @@ class ImapParseError(ValueError):
 
 class ImapFramingError(ImapParseError):
     """The byte stream cannot be framed (a command over the limit, a bad literal)."""
-
-
-def decode(data: bytes) -> str:
-    """Bytes off the wire as text, losslessly."""
-    return data.decode(ENCODING, ERRORS)
-
-
-def encode(text: str) -> bytes:
-    """The inverse of :func:`decode`."""
-    return text.encode(ENCODING, ERRORS)
 
 
 # --- ID: formatting ---------------------------------------------------------
@@ -300,22 +290,14 @@ def parse_command(line: str) -> Command:
 
 def literal_length(line: bytes) -> int | None:
     """n if ``line`` (with or without its line ending) ends with ``{n}`` or ``{n+}``."""
-    match = _LITERAL_RE.search(_strip_eol(line))
+    match = _LITERAL_RE.search(strip_eol(line))
     return int(match.group(1)) if match else None
 
 
 def is_nonsync_literal(line: bytes) -> bool:
     """Whether ``line`` ends with a LITERAL+ ``{n+}``, which needs no continuation."""
-    match = _LITERAL_RE.search(_strip_eol(line))
+    match = _LITERAL_RE.search(strip_eol(line))
     return bool(match and match.group(2))
-
-
-def _strip_eol(line: bytes) -> bytes:
-    if line.endswith(b"\r\n"):
-        return line[:-2]
-    if line.endswith(b"\n"):
-        return line[:-1]
-    return line
 
 
 # --- Framing ----------------------------------------------------------------------
@@ -408,7 +390,7 @@ class CommandFramer:
         if size is None:
             raw = bytes(self._command)
             self._command.clear()
-            events.append(FramedCommand(decode(_strip_eol(raw)), raw, bool(self._buffer)))
+            events.append(FramedCommand(decode(strip_eol(raw)), raw, bool(self._buffer)))
             return
         self._check_size(len(self._command) + size)
         self._literal_left = size

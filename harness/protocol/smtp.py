@@ -1,7 +1,7 @@
 """SMTP/LMTP pieces the harness needs: line framing, commands, replies, EHLO capabilities.
 
 Pure code: no sockets, no I/O. The line framer also serves POP3, whose commands and
-replies are CRLF lines too. Text is bytes decoded as UTF-8 with ``surrogateescape``.
+replies are CRLF lines too. Text is bytes as :mod:`harness.protocol.wire` decodes them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from harness.protocol.xtext import ENCODING, ERRORS
+from harness.protocol.wire import decode, encode, strip_eol
 
 MAX_LINE_BYTES = 64 * 1024
 _REPLY_RE = re.compile(r"([2-5][0-9][0-9])([ -])(.*)\Z", re.DOTALL)
@@ -24,16 +24,6 @@ class SmtpParseError(ValueError):
 
 class LineTooLongError(SmtpParseError):
     """A line exceeds the framer's limit; the stream cannot be resynchronised."""
-
-
-def decode(data: bytes) -> str:
-    """Bytes off the wire as text, losslessly."""
-    return data.decode(ENCODING, ERRORS)
-
-
-def encode(text: str) -> bytes:
-    """The inverse of :func:`decode`."""
-    return text.encode(ENCODING, ERRORS)
 
 
 # --- framing ------------------------------------------------------------------------
@@ -88,15 +78,6 @@ class LineFramer:
     def _check_size(self, size: int) -> None:
         if size > self.max_line_bytes:
             raise LineTooLongError(f"line of {size} bytes exceeds the limit of {self.max_line_bytes}")
-
-
-def strip_eol(line: bytes) -> bytes:
-    """``line`` without a final CRLF or LF."""
-    if line.endswith(b"\r\n"):
-        return line[:-2]
-    if line.endswith(b"\n"):
-        return line[:-1]
-    return line
 
 
 # --- commands ------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.protocol.smtp import SmtpParseError, parse_command, parse_path_args
-from harness.protocol.xtext import ENCODING, ERRORS, XtextError, xtext_decode, xtext_encode
+from harness.protocol.wire import ENCODING, decode, encode
+from harness.protocol.xtext import XtextError, xtext_decode, xtext_encode
 
 Flavour = Literal["pop3", "smtp"]
 POP3: Flavour = "pop3"
@@ -142,7 +143,7 @@ def encode_forward(fields: Sequence[ForwardField]) -> str:
     """The ``FORWARD=`` value before any xtext: base64 of the payload (POP3 sends it as is)."""
     payload = join_forward(fields)
     try:
-        data = payload.encode(ENCODING, ERRORS)
+        data = encode(payload)
     except UnicodeEncodeError as err:
         raise ForwardError(f"forward fields cannot be encoded as {ENCODING}: {err}") from None
     return base64.b64encode(data).decode("ascii")
@@ -154,7 +155,7 @@ def decode_forward(value: str) -> list[ForwardField]:
         payload = base64.b64decode(value.encode("ascii"), validate=True)
     except (UnicodeEncodeError, binascii.Error) as err:
         raise ForwardError(f"FORWARD value is not base64: {value!r} ({err})") from None
-    return split_forward(payload.decode(ENCODING, ERRORS))
+    return split_forward(decode(payload))
 
 
 def encode_rcpt_forward(fields: Sequence[ForwardField]) -> str:
@@ -298,7 +299,7 @@ def encode_value(value: str, flavour: Flavour) -> str:
             raise XclientError(str(err)) from None
     _check_chars(value, _POP3_UNSENDABLE, "POP3 value")
     try:
-        value.encode(ENCODING, ERRORS)
+        encode(value)
     except UnicodeEncodeError as err:
         raise XclientError(f"value cannot be encoded as {ENCODING}: {err}") from None
     return value

@@ -1,13 +1,12 @@
 """xtext (RFC 3461 section 4), the value encoding of SMTP XCLIENT and ESMTP parameters.
 
-Pure code. Text is bytes decoded as UTF-8 with ``surrogateescape`` (as in
-:mod:`harness.protocol.imap`), so any byte string survives a round trip.
+Pure code. Text is bytes decoded as UTF-8 with ``surrogateescape`` (see
+:mod:`harness.protocol.wire`), so any byte string survives a round trip.
 """
 
 from __future__ import annotations
 
-ENCODING = "utf-8"
-ERRORS = "surrogateescape"
+from harness.protocol.wire import ENCODING, decode, encode
 
 _PLUS, _EQUALS = 0x2B, 0x3D
 _HEX_UPPER = frozenset(b"0123456789ABCDEF")
@@ -54,11 +53,11 @@ def xtext_decode(xtext: str, *, allow_lowercase: bool = False) -> str:
             raise XtextError(f"invalid character {chr(byte)!r} at offset {pos} in xtext {xtext!r}")
         out.append(byte)
         pos += 1
-    return out.decode(ENCODING, ERRORS)
+    return decode(bytes(out))
 
 
 def _bytes_of(text: str) -> bytes:
     try:
-        return text.encode(ENCODING, ERRORS)
+        return encode(text)
     except UnicodeEncodeError as err:
         raise XtextError(f"text cannot be encoded as {ENCODING}: {err}") from None

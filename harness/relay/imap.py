@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
-from collections import deque
 
 from harness.protocol.imap import (
     Command,
@@ -18,8 +16,11 @@ from harness.protocol.imap import (
     parse_command,
     parse_id_args,
 )
-from harness.relay.net import RelayError, connect, pipe, recv_some, send_line
+from harness.relay.net import RelayError, send_line
+from harness.relay.reader import FramedReader
+from harness.relay.received import Received
 from harness.relay.server import Handler, Session
+from harness.relay.upstream import run_inject
 
 CAPABILITIES = "IMAP4rev1 ID LITERAL+ AUTH=PLAIN"
 CAPTURE_GREETING = f"* OK [CAPABILITY {CAPABILITIES}] mailhops capture ready"
@@ -29,45 +30,21 @@ UPSTREAM_UNAVAILABLE = "* BYE mailhops relay: upstream unavailable"
 _REFUSED = "NO [AUTHENTICATIONFAILED] mailhops capture refuses every login"
 
 
-class ImapReader:
-    """Reads framed IMAP commands or response lines from a socket, with timeouts."""
+class ImapReader(FramedReader[FramerEvent]):
+    """IMAP commands or response lines, with their literals."""
 
     def __init__(self, sock: socket.socket, peer_name: str) -> None:
-        self.sock = sock
-        self.peer_name = peer_name
-        self.framer = CommandFramer()
-        self._events: deque[FramerEvent] = deque()
-
-    def next_event(self, what: str) -> FramerEvent | None:
-        """The next event, or None when the peer closed between commands."""
-        while not self._events:
-            data = recv_some(self.sock, f"{what} from {self.peer_name}")
-            if not data:
-                return self._at_end(what)
-            self._events.extend(self.framer.feed(data))
-        return self._events.popleft()
+        super().__init__(sock, peer_name, CommandFramer())
 
     def next_line(self, what: str) -> FramedCommand:
         """The next complete line; RelayError if the peer closes first."""
         while True:
-            event = self.next_event(what)
-            if event is None:
-                raise RelayError(f"{self.peer_name} closed the connection before {what}")
+            event = self.require_event(what)
             if isinstance(event, FramedCommand):
                 return event
 
-    def take_unread(self) -> bytes:
-        """Every byte received but not yet handed out, as it arrived."""
-        queued = b"".join(e.raw for e in self._events if isinstance(e, FramedCommand))
-        self._events.clear()
-        return queued + self.framer.take_buffer()
-
-    def _at_end(self, what: str) -> None:
-        partial = self.framer.take_buffer()
-        if partial:
-            raise RelayError(
-                f"{self.peer_name} closed the connection in the middle of {what} ({len(partial)} bytes unterminated)"
-            )
+    def _raw(self, event: FramerEvent) -> bytes:
+        return event.raw if isinstance(event, FramedCommand) else b""
 
 
 # --- capture ---------------------------------------------------------------------
@@ -97,24 +74,19 @@ def capture(session: Session) -> None:
 
 
 def _record_received(session: Session, framed: FramedCommand) -> Command | None:
-    fields: dict[str, object] = {
-        "peer": session.peer,
-        "line": framed.text,
-        "tag": None,
-        "command": None,
-        "pipelined": framed.pipelined,
-    }
+    received = describe(framed.text)
+    received.record(session, framed.text, framed.pipelined)
+    return received.command
+
+
+def describe(text: str) -> Received[Command]:
+    """What a ``received`` event says about an IMAP command line."""
     try:
-        command = parse_command(framed.text)
+        command = parse_command(text)
     except ImapParseError as err:
-        fields["parse_error"] = str(err)
-        session.emit("received", **fields)
-        return None
-    fields.update(tag=command.tag, command=command.name)
-    if command.name == "ID":
-        fields.update(_id_fields(command.args))
-    session.emit("received", **fields)
-    return command
+        return Received(None, {"tag": None, "command": None}, {"parse_error": str(err)})
+    detail = _id_fields(command.args) if command.name == "ID" else {}
+    return Received(command, {"tag": command.tag, "command": command.name}, detail)
 
 
 def _id_fields(args: str) -> dict[str, object]:
@@ -150,29 +122,7 @@ def capture_replies(command: Command | None) -> tuple[list[str], bool]:
 
 def inject(session: Session) -> None:
     """Send our own ID upstream first, then hand the client the upstream session."""
-    upstream = _connect_upstream(session)
-    if upstream is None:
-        return
-    with upstream:
-        try:
-            head = _handshake(session, upstream)
-        except (RelayError, OSError) as err:
-            _refuse_client(session, str(err))
-            return
-        if head:
-            session.sock.sendall(head)
-            pipe(session.sock, upstream, session.config.timeout)
-
-
-def _connect_upstream(session: Session) -> socket.socket | None:
-    target = session.config.upstream
-    if target is None:
-        raise RelayError("inject mode without an upstream")
-    try:
-        return connect(target.host, target.port, session.config.timeout)
-    except OSError as err:
-        _refuse_client(session, f"cannot connect to upstream {target.host}:{target.port}: {err}")
-        return None
+    run_inject(session, _handshake, UPSTREAM_UNAVAILABLE, (RelayError, OSError))
 
 
 def _handshake(session: Session, upstream: socket.socket) -> bytes:
@@ -202,12 +152,6 @@ def _read_tagged_reply(reader: ImapReader, tag: str) -> list[str]:
         lines.append(framed.text)
         if framed.text.split(" ", 1)[0] == tag:
             return lines
-
-
-def _refuse_client(session: Session, message: str) -> None:
-    session.emit("error", message=message)
-    with contextlib.suppress(OSError):  # the client may be gone already
-        send_line(session.sock, UPSTREAM_UNAVAILABLE)
 
 
 HANDLERS: dict[str, Handler] = {"capture": capture, "inject": inject}

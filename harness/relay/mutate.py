@@ -21,7 +21,7 @@ from harness.protocol.imap import (
     rewrite_id_fields,
 )
 from harness.protocol.imap import parse_command as parse_imap_command
-from harness.protocol.smtp import decode, encode, strip_eol
+from harness.protocol.wire import decode, encode, strip_eol
 from harness.protocol.xclient import Attribute, flavour_for, rewrite_rcpt_forward, rewrite_xclient
 from harness.relay.config import Mutation
 from harness.relay.net import RelayError

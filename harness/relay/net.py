@@ -6,6 +6,8 @@ import selectors
 import socket
 from typing import Protocol
 
+from harness.protocol.wire import encode
+
 RECV_SIZE = 65536
 
 
@@ -37,7 +39,7 @@ def recv_some(sock: socket.socket, what: str) -> bytes:
 
 def send_line(sock: socket.socket, line: str) -> None:
     """Send one protocol line, adding CRLF."""
-    sock.sendall(line.encode("utf-8", "surrogateescape") + b"\r\n")
+    sock.sendall(encode(line) + b"\r\n")
 
 
 def connect(host: str, port: int, timeout: float) -> socket.socket:

@@ -10,19 +10,17 @@ its multiplex stream); only its first line is copied into ``upstream_greeting``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from harness.protocol.imap import ImapParseError, parse_id_args
-from harness.protocol.imap import parse_command as parse_imap_command
-from harness.protocol.pop3 import xoip_as_xclient
-from harness.protocol.smtp import SmtpParseError, decode, parse_path_args, strip_eol
-from harness.protocol.smtp import parse_command as parse_line_command
-from harness.protocol.xclient import POP3, SMTP, ForwardError, decode_rcpt_forward
+from harness.protocol.imap import Command as ImapCommand
+from harness.protocol.smtp import Command as LineCommand
+from harness.protocol.wire import decode, strip_eol
 from harness.relay import imap, pop3, smtp
 from harness.relay.mutate import Rewriter, rewriter_for
 from harness.relay.net import pipe
+from harness.relay.received import Received, continuation
 from harness.relay.scan import CONTENT, MAX_LINE_BYTES, TLS, Scanner, Segment, scanner_for
 from harness.relay.server import Handler, Session
+from harness.relay.upstream import connect_upstream
 
 MAX_RECORDED = 64 * 1024
 """A command's ``line`` is cut here (IMAP literals can be any size) and marked ``truncated``."""
@@ -45,7 +43,7 @@ def mutate(session: Session) -> None:
 
 
 def _run(session: Session, rewriter: Rewriter | None) -> None:
-    upstream = smtp.connect_upstream(session, REFUSALS[session.config.protocol])
+    upstream = connect_upstream(session, REFUSALS[session.config.protocol])
     if upstream is None:
         return
     with upstream:
@@ -117,19 +115,6 @@ class FirstLine:
 # --- recording -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Description:
-    """What a ``received`` event says about one command line.
-
-    ``head``: tag/command, before ``pipelined``; ``detail``: after it. ``responses``:
-    how many following client lines answer the server (SASL, IDLE), not commands.
-    """
-
-    head: dict[str, object]
-    detail: dict[str, object] = field(default_factory=dict)
-    responses: int = 0
-
-
 class Recorder:
     """Turns the scanned pieces into ``received`` events, as capture mode records them."""
 
@@ -137,7 +122,8 @@ class Recorder:
         self._session = session
         protocol = session.config.protocol
         self._describe = _DESCRIBERS[protocol]
-        self._continuation_head: dict[str, object] = {"tag": None} if protocol == "imap" else {}
+        self._answers = _ANSWERS[protocol]
+        self._continuation = continuation(tagged=protocol == "imap")
         self._command = bytearray()
         self._open = False
         self._truncated = False
@@ -162,18 +148,21 @@ class Recorder:
             self._open = self._truncated = False
 
     def _record(self, text: str, pipelined: bool) -> None:
+        received: Received[ImapCommand] | Received[LineCommand]
         if self._responses:
             self._responses = 0 if text == "*" else self._responses - 1
-            head: dict[str, object] = {**self._continuation_head, "command": None}
-            description = Description(head, {"continuation": True})
+            received = self._continuation
         else:
-            description = self._describe(text)
-            self._responses = description.responses
-        fields = {"peer": self._session.peer, "line": text, **description.head, "pipelined": pipelined}
-        fields.update(description.detail)
-        if self._truncated:
-            fields["truncated"] = True
-        self._session.emit("received", **fields)
+            received = self._describe(text)
+            self._responses = self._answer_lines(received.command)
+        extra = {"truncated": True} if self._truncated else {}
+        received.record(self._session, text, pipelined, **extra)
+
+    def _answer_lines(self, command: ImapCommand | LineCommand | None) -> int:
+        """How many following client lines answer the server (SASL, IDLE), not commands."""
+        if command is None or command.name not in self._answers:
+            return 0
+        return self._answers[command.name](command.args)
 
 
 def sasl_responses(args: str) -> int:
@@ -189,67 +178,17 @@ def sasl_responses(args: str) -> int:
     return asked - 1 if initial else asked
 
 
-def _describe_imap(text: str) -> Description:
-    try:
-        command = parse_imap_command(text)
-    except ImapParseError as err:
-        return Description({"tag": None, "command": None}, {"parse_error": str(err)})
-    detail = _id_detail(command.args) if command.name == "ID" else {}
-    responses = {"AUTHENTICATE": sasl_responses(command.args), "IDLE": 1}.get(command.name, 0)
-    return Description({"tag": command.tag, "command": command.name}, detail, responses)
-
-
-def _id_detail(args: str) -> dict[str, object]:
-    try:
-        return {"id": [list(pair) for pair in parse_id_args(args)]}
-    except ImapParseError as err:
-        return {"id_error": str(err)}
-
-
-def _describe_pop3(text: str) -> Description:
-    try:
-        command = parse_line_command(text)
-    except SmtpParseError as err:
-        return Description({"command": None}, {"parse_error": str(err)})
-    detail: dict[str, object] = {}
-    if command.name == "XCLIENT":
-        detail = smtp.xclient_event_fields(text, POP3)
-    elif command.name == "XOIP":
-        detail = smtp.xclient_event_fields(xoip_as_xclient(command.args), POP3)
-    responses = sasl_responses(command.args) if command.name == "AUTH" else 0
-    return Description({"command": command.name}, detail, responses)
-
-
-def _describe_smtp(text: str) -> Description:
-    try:
-        command = parse_line_command(text)
-    except SmtpParseError as err:
-        return Description({"command": None}, {"parse_error": str(err)})
-    detail: dict[str, object] = {}
-    if command.name == "XCLIENT":
-        detail = smtp.xclient_event_fields(text, SMTP)
-    elif command.name == "RCPT":
-        detail = _rcpt_detail(command.args)
-    responses = sasl_responses(command.args) if command.name == "AUTH" else 0
-    return Description({"command": command.name}, detail, responses)
-
-
-def _rcpt_detail(args: str) -> dict[str, object]:
-    try:
-        value = parse_path_args(args, "TO:").param(smtp.RCPT_FORWARD_PARAM)
-    except SmtpParseError as err:
-        return {"parse_error": str(err)}
-    if value is None:
-        return {}
-    try:
-        return {"forward": [list(pair) for pair in decode_rcpt_forward(value)]}
-    except ForwardError as err:
-        return {"forward_error": str(err)}
-
-
-_DESCRIBERS: dict[str, Callable[[str], Description]] = {
-    "imap": _describe_imap,
-    "pop3": _describe_pop3,
-    "submission": _describe_smtp,
-    "lmtp": _describe_smtp,
+_DESCRIBERS: dict[str, Callable[[str], Received[ImapCommand] | Received[LineCommand]]] = {
+    "imap": imap.describe,
+    "pop3": pop3.describe,
+    "submission": smtp.describe,
+    "lmtp": smtp.describe,
 }
+_LINE_ANSWERS: dict[str, Callable[[str], int]] = {"AUTH": sasl_responses}
+_ANSWERS: dict[str, dict[str, Callable[[str], int]]] = {
+    "imap": {"AUTHENTICATE": sasl_responses, "IDLE": lambda _args: 1},
+    "pop3": _LINE_ANSWERS,
+    "submission": _LINE_ANSWERS,
+    "lmtp": _LINE_ANSWERS,
+}
+"""Per protocol, the commands after which the client answers the server: how many lines, from the arguments."""

@@ -15,16 +15,18 @@ from harness.protocol.pop3 import (
 )
 from harness.protocol.smtp import (
     Command,
-    Line,
     LineTooLongError,
     SmtpParseError,
     decode_sasl_plain,
-    parse_command,
 )
 from harness.protocol.xclient import POP3, format_xclient
-from harness.relay.net import RelayError, pipe, send_line
+from harness.relay.line_capture import LineCapture
+from harness.relay.net import RelayError, send_line
+from harness.relay.reader import LineReader
+from harness.relay.received import Received
 from harness.relay.server import Handler, Session
-from harness.relay.smtp import LineReader, connect_upstream, refuse_client, xclient_event_fields
+from harness.relay.smtp import describe_line, xclient_event_fields
+from harness.relay.upstream import run_inject
 
 REFUSED = f"{ERR} [AUTH] mailhops capture refuses every login"
 UPSTREAM_UNAVAILABLE = f"{ERR} [SYS/TEMP] mailhops relay: upstream unavailable"
@@ -36,6 +38,19 @@ def capture_greeting(offer_xclient: bool) -> str:
     return f"{OK} [XCLIENT] mailhops capture ready" if offer_xclient else f"{OK} mailhops capture ready"
 
 
+def describe(text: str) -> Received[Command]:
+    """What a ``received`` event says about a POP3 command line."""
+    return describe_line(text, _detail)
+
+
+def _detail(text: str, command: Command) -> dict[str, object]:
+    if command.name == "XCLIENT":
+        return xclient_event_fields(text, POP3)
+    if command.name == "XOIP":
+        return xclient_event_fields(xoip_as_xclient(command.args), POP3)
+    return {}
+
+
 # --- capture -------------------------------------------------------------------------------
 
 
@@ -44,13 +59,11 @@ def capture(session: Session) -> None:
     _Capture(session).run()
 
 
-class _Capture:
+class _Capture(LineCapture):
     """One capture session; its only state is the USER given."""
 
     def __init__(self, session: Session) -> None:
-        self.session = session
-        self.config = session.config
-        self.reader = LineReader(session.sock, "the client")
+        super().__init__(session, describe)
         self.user: str | None = None
         self.handlers: dict[str, Callable[[Command, dict[str, object]], list[str]]] = {
             "CAPA": self._capa,
@@ -72,7 +85,7 @@ class _Capture:
             line = self._next("a command")
             if line is None:
                 return
-            command, fields = self._record(line, continuation=False)
+            command, fields = self._record(line)
             if command is None:
                 self.send(f"{ERR} Unknown command.")
             elif command.name == "QUIT":
@@ -86,36 +99,8 @@ class _Capture:
     def send(self, line: str) -> None:
         send_line(self.session.sock, line)
 
-    def _next(self, what: str) -> Line | None:
-        try:
-            return self.reader.next_line(what)
-        except LineTooLongError as err:
-            self.send(f"{ERR} Input buffer full, aborting")
-            raise RelayError(str(err)) from None
-
-    def _record(self, line: Line, *, continuation: bool) -> tuple[Command | None, dict[str, object]]:
-        fields: dict[str, object] = {
-            "peer": self.session.peer,
-            "line": line.text,
-            "command": None,
-            "pipelined": line.pipelined,
-        }
-        command = None
-        if continuation:
-            fields["continuation"] = True
-        else:
-            try:
-                command = parse_command(line.text)
-            except SmtpParseError as err:
-                fields["parse_error"] = str(err)
-        if command is not None:
-            fields["command"] = command.name
-            if command.name == "XCLIENT":
-                fields.update(xclient_event_fields(line.text, POP3))
-            elif command.name == "XOIP":
-                fields.update(xclient_event_fields(xoip_as_xclient(command.args), POP3))
-        self.session.emit("received", **fields)
-        return command, fields
+    def _refuse_too_long(self, _err: LineTooLongError) -> None:
+        self.send(f"{ERR} Input buffer full, aborting")
 
     # --- commands; each returns its reply lines ---
 
@@ -148,11 +133,7 @@ class _Capture:
             return [f"{ERR} Unsupported authentication mechanism."]
         if not initial:
             self.send("+ ")
-            line = self._next("an AUTH response")
-            if line is None:
-                raise RelayError("the client closed the connection during AUTH")
-            self._record(line, continuation=True)
-            initial = line.text
+            initial = self._auth_response()
             if initial == "*":
                 return [f"{ERR} Authentication aborted."]
         try:
@@ -172,18 +153,7 @@ class _Capture:
 
 def inject(session: Session) -> None:
     """Send our own XCLIENT upstream first, then hand the client the upstream session."""
-    upstream = connect_upstream(session, UPSTREAM_UNAVAILABLE)
-    if upstream is None:
-        return
-    with upstream:
-        try:
-            head = _handshake(session, upstream)
-        except (RelayError, OSError, LineTooLongError) as err:
-            refuse_client(session, str(err), UPSTREAM_UNAVAILABLE)
-            return
-        if head:
-            session.sock.sendall(head)
-            pipe(session.sock, upstream, session.config.timeout)
+    run_inject(session, _handshake, UPSTREAM_UNAVAILABLE, (RelayError, OSError, LineTooLongError))
 
 
 def _handshake(session: Session, upstream: socket.socket) -> bytes:
@@ -192,7 +162,7 @@ def _handshake(session: Session, upstream: socket.socket) -> bytes:
     An empty result means the upstream greeted with an error, which the client has been given.
     """
     reader = LineReader(upstream, "upstream")
-    greeting = reader.require_line("the greeting")
+    greeting = reader.require_event("the greeting")
     session.emit("upstream_greeting", line=greeting.text)
     if not is_ok(greeting.text):
         session.emit("error", message=f"upstream greeted with {greeting.text!r}")
@@ -202,7 +172,7 @@ def _handshake(session: Session, upstream: socket.socket) -> bytes:
         session.emit("error", message="upstream greeting does not offer [XCLIENT]; sending it anyway")
     line = format_xclient(session.config.xclient, POP3)
     send_line(upstream, line)
-    reply = reader.require_line("the reply to XCLIENT")
+    reply = reader.require_event("the reply to XCLIENT")
     session.emit("injected", line=line, reply=[reply.text])
     if not is_ok(reply.text):
         session.emit("error", message=f"upstream refused XCLIENT: {reply.text}")

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.protocol.imap import literal_length
-from harness.protocol.smtp import bdat_size, decode, is_data_end, strip_eol
+from harness.protocol.smtp import bdat_size, is_data_end
+from harness.protocol.wire import decode, strip_eol
 
 MAX_LINE_BYTES = 64 * 1024
 TLS_HANDSHAKE = 0x16

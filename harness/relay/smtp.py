@@ -7,15 +7,12 @@ per recipient, submission offers AUTH.
 
 from __future__ import annotations
 
-import contextlib
 import socket
-from collections import deque
 from collections.abc import Callable
 
 from harness.protocol.smtp import (
     Command,
     Line,
-    LineFramer,
     LineTooLongError,
     RcptParamAdder,
     SmtpParseError,
@@ -29,6 +26,7 @@ from harness.protocol.smtp import (
     parse_reply_line,
     unstuff,
 )
+from harness.protocol.wire import decode, encode
 from harness.protocol.xclient import (
     POP3,
     SMTP,
@@ -45,8 +43,12 @@ from harness.protocol.xclient import (
     parse_xclient,
     split_xclient,
 )
-from harness.relay.net import RelayError, StreamFilter, connect, pipe, recv_some, send_line
+from harness.relay.line_capture import LineCapture
+from harness.relay.net import RelayError, StreamFilter, send_line
+from harness.relay.reader import LineReader
+from harness.relay.received import Received
 from harness.relay.server import Handler, Session
+from harness.relay.upstream import run_inject
 
 HOSTNAME = "capture.test"
 RELAY_HELO = "relay.mailhops.test"
@@ -57,53 +59,11 @@ UPSTREAM_UNAVAILABLE = "421 4.3.0 mailhops relay: upstream unavailable"
 _AUTH_PROMPTS = ("VXNlcm5hbWU6", "UGFzc3dvcmQ6")  # base64 "Username:", "Password:"
 
 
-class LineReader:
-    """Reads CRLF lines from a socket, with timeouts; POP3 uses it too."""
-
-    def __init__(self, sock: socket.socket, peer_name: str) -> None:
-        self.sock = sock
-        self.peer_name = peer_name
-        self.framer = LineFramer()
-        self._lines: deque[Line] = deque()
-
-    def next_line(self, what: str) -> Line | None:
-        """The next line, or None when the peer closed between lines.
-
-        Raises LineTooLongError (the stream is then unusable) or RelayError.
-        """
-        while not self._lines:
-            data = recv_some(self.sock, f"{what} from {self.peer_name}")
-            if not data:
-                return self._at_end(what)
-            self._lines.extend(self.framer.feed(data))
-        return self._lines.popleft()
-
-    def require_line(self, what: str) -> Line:
-        """The next line; RelayError if the peer closes first."""
-        line = self.next_line(what)
-        if line is None:
-            raise RelayError(f"{self.peer_name} closed the connection before {what}")
-        return line
-
-    def take_unread(self) -> bytes:
-        """Every byte received but not yet handed out, as it arrived."""
-        queued = b"".join(line.raw for line in self._lines)
-        self._lines.clear()
-        return queued + self.framer.take_buffer()
-
-    def _at_end(self, what: str) -> None:
-        partial = self.framer.take_buffer()
-        if partial:
-            raise RelayError(
-                f"{self.peer_name} closed the connection in the middle of {what} ({len(partial)} bytes unterminated)"
-            )
-
-
 def read_reply(reader: LineReader, what: str) -> list[Line]:
     """A whole (possibly multi-line) SMTP reply; RelayError if it is not one."""
     lines: list[Line] = []
     while True:
-        line = reader.require_line(what)
+        line = reader.require_event(what)
         lines.append(line)
         try:
             if parse_reply_line(line.text).last:
@@ -174,6 +134,31 @@ def _rcpt_fields(args: str) -> dict[str, object]:
     return {} if value is None else _forward_fields(decode_rcpt_forward, value)
 
 
+def describe_line(text: str, detail: Callable[[str, Command], dict[str, object]]) -> Received[Command]:
+    """What a ``received`` event says about a POP3, SMTP or LMTP command line.
+
+    ``detail``: what the event adds about a command that parsed (XCLIENT fields and such).
+    """
+    try:
+        command = parse_command(text)
+    except SmtpParseError as err:
+        return Received(None, {"command": None}, {"parse_error": str(err)})
+    return Received(command, {"command": command.name}, detail(text, command))
+
+
+def describe(text: str) -> Received[Command]:
+    """What a ``received`` event says about an SMTP or LMTP command line."""
+    return describe_line(text, _detail)
+
+
+def _detail(text: str, command: Command) -> dict[str, object]:
+    if command.name == "XCLIENT":
+        return xclient_event_fields(text, SMTP)
+    if command.name == "RCPT":
+        return _rcpt_fields(command.args)
+    return {}
+
+
 # --- capture -------------------------------------------------------------------------------
 
 
@@ -182,14 +167,12 @@ def capture(session: Session) -> None:
     _Capture(session).run()
 
 
-class _Capture:
+class _Capture(LineCapture):
     """One capture session and its little state: the transaction in progress."""
 
     def __init__(self, session: Session) -> None:
-        self.session = session
-        self.config = session.config
+        super().__init__(session, describe)
         self.lmtp = session.config.protocol == "lmtp"
-        self.reader = LineReader(session.sock, "the client")
         self.in_mail = False
         self.recipients: list[str] = []
         self.handlers: dict[str, Callable[[Command, dict[str, object]], bool]] = {
@@ -230,33 +213,8 @@ class _Capture:
         for line in format_reply(code, texts):
             send_line(self.session.sock, line)
 
-    def _next(self, what: str) -> Line | None:
-        try:
-            return self.reader.next_line(what)
-        except LineTooLongError as err:
-            self.reply(500, f"5.5.2 {err}")
-            raise RelayError(str(err)) from None
-
-    def _record(self, line: Line) -> tuple[Command | None, dict[str, object]]:
-        fields: dict[str, object] = {
-            "peer": self.session.peer,
-            "line": line.text,
-            "command": None,
-            "pipelined": line.pipelined,
-        }
-        try:
-            command = parse_command(line.text)
-        except SmtpParseError as err:
-            fields["parse_error"] = str(err)
-            self.session.emit("received", **fields)
-            return None, fields
-        fields["command"] = command.name
-        if command.name == "XCLIENT":
-            fields.update(xclient_event_fields(line.text, SMTP))
-        elif command.name == "RCPT":
-            fields.update(_rcpt_fields(command.args))
-        self.session.emit("received", **fields)
-        return command, fields
+    def _refuse_too_long(self, err: LineTooLongError) -> None:
+        self.reply(500, f"5.5.2 {err}")
 
     def _reset(self) -> None:
         self.in_mail = False
@@ -328,20 +286,10 @@ class _Capture:
 
     def _challenge(self, text: str) -> str:
         self.reply(334, text)
-        line = self._next("an AUTH response")
-        if line is None:
-            raise RelayError("the client closed the connection during AUTH")
-        self.session.emit(
-            "received",
-            peer=self.session.peer,
-            line=line.text,
-            command=None,
-            pipelined=line.pipelined,
-            continuation=True,
-        )
-        if line.text == "*":
+        response = self._auth_response()
+        if response == "*":
             raise _Aborted
-        return line.text
+        return response
 
     def _mail(self, _command: Command, _fields: dict[str, object]) -> bool:
         if self.in_mail:
@@ -387,12 +335,12 @@ class _Capture:
                 raise RelayError("the client closed the connection in the middle of DATA")
             if is_data_end(line.text):
                 break
-            content += unstuff(line.text).encode("utf-8", "surrogateescape") + b"\r\n"
+            content += encode(unstuff(line.text)) + b"\r\n"
         self.session.emit(
             "message",
             recipients=list(self.recipients),
             size=len(content),
-            content=content[:MAX_RECORDED_CONTENT].decode("utf-8", "surrogateescape"),
+            content=decode(bytes(content[:MAX_RECORDED_CONTENT])),
             truncated=len(content) > MAX_RECORDED_CONTENT,
         )
 
@@ -419,36 +367,8 @@ class _Aborted(Exception):
 
 def inject(session: Session) -> None:
     """Send our own XCLIENT upstream first, then hand the client the upstream session."""
-    upstream = connect_upstream(session, UPSTREAM_UNAVAILABLE)
-    if upstream is None:
-        return
-    with upstream:
-        try:
-            head = _handshake(session, upstream)
-        except (RelayError, OSError, LineTooLongError) as err:
-            refuse_client(session, str(err), UPSTREAM_UNAVAILABLE)
-            return
-        if head:
-            session.sock.sendall(head)
-            pipe(session.sock, upstream, session.config.timeout, _client_filter(session))
-
-
-def connect_upstream(session: Session, refusal: str) -> socket.socket | None:
-    """A connection to the configured upstream, or None after telling the client ``refusal``."""
-    target = session.config.upstream
-    if target is None:
-        raise RelayError("inject mode without an upstream")
-    try:
-        return connect(target.host, target.port, session.config.timeout)
-    except OSError as err:
-        refuse_client(session, f"cannot connect to upstream {target.host}:{target.port}: {err}", refusal)
-        return None
-
-
-def refuse_client(session: Session, message: str, refusal: str) -> None:
-    session.emit("error", message=message)
-    with contextlib.suppress(OSError):  # the client may be gone already
-        send_line(session.sock, refusal)
+    errors = (RelayError, OSError, LineTooLongError)
+    run_inject(session, _handshake, UPSTREAM_UNAVAILABLE, errors, _client_filter)
 
 
 def _handshake(session: Session, upstream: socket.socket) -> bytes:
