@@ -221,6 +221,5 @@ def _image_set() -> Any:
 def _keep_text(run: Any) -> str:
     lines = ["kept for debugging (remove with: python -m harness sweep):"]
     for name, container in run.containers.items():
-        lines.append(f"  {name}: {container.spec.address}  docker exec -it "
-                     f"{container._container.get_wrapped_container().name} sh")
+        lines.append(f"  {name}: {container.spec.address}  docker exec -it {container.docker_name} sh")
     return "\n".join(lines)

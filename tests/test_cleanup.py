@@ -96,3 +96,25 @@ def test_sweep_keeps_what_a_live_run_owns() -> None:
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             network.remove()
+
+
+def test_keep_leaves_the_topology_up_and_says_how_to_reach_it(tmp_path: Path) -> None:
+    client = docker_client()
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "kept.yaml").write_text(NEVER_SATISFIED.replace("192.0.2.250", '"@client"'))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "harness.plugin", "scenarios", "--dovecot", "2.4",
+                          "--keep", "-s", "-q", "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300, check=False)
+    try:
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert "kept for debugging" in run.stdout and "docker exec -it" in run.stdout
+        kept = [c for c in labelled_containers(client) if "kept.yaml" in c["Labels"].get("mailhops.scenario", "")]
+        assert len(kept) == 2 and all(c["State"] == "running" for c in kept)
+    finally:
+        sweep(client, everything=False)
+        for container in labelled_containers(client):
+            if "kept.yaml" in container["Labels"].get("mailhops.scenario", ""):
+                client.api.remove_container(container["Id"], force=True)
+        for network in labelled_networks(client):
+            if "kept.yaml" in network["Labels"].get("mailhops.scenario", ""):
+                client.api.remove_network(network["Id"])

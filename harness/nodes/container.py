@@ -57,6 +57,11 @@ class NodeContainer:
     def start(self) -> None:
         self._container.start()
 
+    @property
+    def docker_name(self) -> str:
+        wrapped = self._container.get_wrapped_container()
+        return wrapped.name if wrapped is not None else "(not started)"
+
     def log(self) -> str:
         wrapped = self._container.get_wrapped_container()
         if wrapped is None:
