@@ -102,19 +102,18 @@ def test_keep_leaves_the_topology_up_and_says_how_to_reach_it(tmp_path: Path) ->
     client = docker_client()
     (tmp_path / "scenarios").mkdir()
     (tmp_path / "scenarios" / "kept.yaml").write_text(NEVER_SATISFIED.replace("192.0.2.250", '"@client"'))
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "harness.plugin", "scenarios", "--dovecot", "2.4",
-                          "--keep", "-s", "-q", "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300, check=False)
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "harness.plugin", "scenarios", "--dovecot", "2.4",
+                            "--keep", "-s", "-q", "-p", "no:cacheprovider"], cwd=tmp_path, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output, _ = run.communicate(timeout=300)
     try:
-        assert run.returncode == 0, run.stdout[-3000:]
-        assert "kept for debugging" in run.stdout and "docker exec -it" in run.stdout
-        kept = [c for c in labelled_containers(client) if "kept.yaml" in c["Labels"].get("mailhops.scenario", "")]
-        assert len(kept) == 2 and all(c["State"] == "running" for c in kept)
+        assert run.returncode == 0, output[-3000:]
+        assert "kept for debugging" in output and "docker exec -it" in output
+        kept = labelled_containers(client, f"{OWNER}={socket.gethostname()}:{run.pid}")
+        assert len(kept) == 2 and all(c["State"] == "running" for c in kept), kept
     finally:
-        sweep(client, everything=False)
-        for container in labelled_containers(client):
-            if "kept.yaml" in container["Labels"].get("mailhops.scenario", ""):
-                client.api.remove_container(container["Id"], force=True)
-        for network in labelled_networks(client):
-            if "kept.yaml" in network["Labels"].get("mailhops.scenario", ""):
-                client.api.remove_network(network["Id"])
+        # Only this run's: other tests' runs may be up at the same time.
+        for container in labelled_containers(client, f"{OWNER}={socket.gethostname()}:{run.pid}"):
+            client.api.remove_container(container["Id"], force=True)
+        for network in labelled_networks(client, f"{OWNER}={socket.gethostname()}:{run.pid}"):
+            client.api.remove_network(network["Id"])
