@@ -45,6 +45,20 @@ def run_scenarios(folder: Path) -> dict[str, str | None]:
     return failures_by_item(junit)
 
 
+def hop_section(text: str, hop: str) -> list[str]:
+    """The indented lines under `hop <name> [...]:` (or `<name>:`) in a failure text; [] if there is none."""
+    lines = text.splitlines()
+    header = next((i for i, line in enumerate(lines) if line.startswith((f"hop {hop} [", f"{hop}:"))), None)
+    if header is None:
+        return []
+    end = next((i for i in range(header + 1, len(lines)) if not lines[i].startswith("  ")), len(lines))
+    return lines[header + 1:end]
+
+
+def has_fail_line(text: str, hop: str, field: str) -> bool:
+    return any(line.startswith("  FAIL") and f" {field} " in line for line in hop_section(text, hop))
+
+
 def failures_by_item(junit: Path) -> dict[str, str | None]:
     """testcase name -> failure text (None when it passed)."""
     results: dict[str, str | None] = {}

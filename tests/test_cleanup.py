@@ -32,8 +32,13 @@ expect:
 """
 
 
+def owner_label(pid: int) -> str:
+    """The label filter for what the pytest process `pid` created."""
+    return f"{OWNER}={socket.gethostname()}:{pid}"
+
+
 def owned_by(client: docker.DockerClient, pid: int) -> tuple[list[str], list[str]]:
-    label = f"{OWNER}={socket.gethostname()}:{pid}"
+    label = owner_label(pid)
     containers = [c["Id"] for c in labelled_containers(client, label)]
     networks = [n["Id"] for n in labelled_networks(client, label)]
     return containers, networks
@@ -51,7 +56,7 @@ def start_run(folder: Path) -> subprocess.Popen[str]:
 def wait_for_nodes(client: docker.DockerClient, run: subprocess.Popen[str], count: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        owned = labelled_containers(client, f"{OWNER}={socket.gethostname()}:{run.pid}")
+        owned = labelled_containers(client, owner_label(run.pid))
         if sum(c["State"] == "running" for c in owned) >= count:
             return
         assert run.poll() is None, f"the run ended early:\n{run.communicate()[0]}"
@@ -109,11 +114,11 @@ def test_keep_leaves_the_topology_up_and_says_how_to_reach_it(tmp_path: Path) ->
     try:
         assert run.returncode == 0, output[-3000:]
         assert "kept for debugging" in output and "docker exec -it" in output
-        kept = labelled_containers(client, f"{OWNER}={socket.gethostname()}:{run.pid}")
+        kept = labelled_containers(client, owner_label(run.pid))
         assert len(kept) == 2 and all(c["State"] == "running" for c in kept), kept
     finally:
         # Only this run's: other tests' runs may be up at the same time.
-        for container in labelled_containers(client, f"{OWNER}={socket.gethostname()}:{run.pid}"):
+        for container in labelled_containers(client, owner_label(run.pid)):
             client.api.remove_container(container["Id"], force=True)
-        for network in labelled_networks(client, f"{OWNER}={socket.gethostname()}:{run.pid}"):
+        for network in labelled_networks(client, owner_label(run.pid)):
             client.api.remove_network(network["Id"])

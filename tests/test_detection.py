@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.docker_support import docker_client, run_scenarios, shipped, write
+from tests.docker_support import docker_client, has_fail_line, hop_section, run_scenarios, shipped, write
 
 pytestmark = pytest.mark.docker
 
@@ -112,16 +112,8 @@ def test_mutant_fails_naming_hop_and_parameter(mutant_results: dict[str, str | N
         for hop, field, *only in hop_fields:
             if only and only[0] not in item:
                 continue
-            section = hop_section(text, hop)
             if hop == "server health":
-                assert any(field in line for line in section), f"{item}: no `{field}` in server health:\n{text}"
+                assert any(field in line for line in hop_section(text, hop)), (
+                    f"{item}: no `{field}` in server health:\n{text}")
                 continue
-            assert any(line.startswith("  FAIL") and f" {field} " in line for line in section), (
-                f"{item}: no FAIL line for {field} under hop {hop}:\n{text}")
-
-
-def hop_section(text: str, hop: str) -> list[str]:
-    lines = text.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith((f"hop {hop} [", f"{hop}:")))
-    end = next((i for i in range(header + 1, len(lines)) if not lines[i].startswith("  ")), len(lines))
-    return lines[header + 1:end]
+            assert has_fail_line(text, hop, field), f"{item}: no FAIL line for {field} under hop {hop}:\n{text}"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.docker_support import docker_client, run_scenarios, shipped, write
+from tests.docker_support import docker_client, has_fail_line, run_scenarios, shipped, write
 
 pytestmark = pytest.mark.docker
 
@@ -89,14 +89,3 @@ def test_faulty_hop_fails_naming_hop_and_parameter(mutant_results: dict[str, str
         assert "[relay " in text and "bad [relay" in text, f"{item}: the chain should show the faulty hop:\n{text}"
         for hop, name in mutant.fails:
             assert has_fail_line(text, hop, name), f"{item}: no FAIL line for {name} under hop {hop}:\n{text}"
-
-
-def has_fail_line(text: str, hop: str, name: str) -> bool:
-    lines = text.splitlines()
-    header = next((i for i, line in enumerate(lines) if line.startswith((f"hop {hop} [", f"{hop}:"))), None)
-    if header is None:
-        return False
-    end = next((i for i in range(header + 1, len(lines)) if not lines[i].startswith("  ")), len(lines))
-    return any(line.startswith("  FAIL") and f" {name} " in line for line in lines[header + 1:end])
-
-
