@@ -1,3 +1,3 @@
 """Makes `pytest scenarios/` work from a checkout, without installing the package."""
 
-pytest_plugins = ["harness.plugin"]
+pytest_plugins = ["harness.pytest.plugin"]

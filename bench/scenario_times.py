@@ -21,10 +21,10 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 import docker  # noqa: E402
 
-from harness.labels import sweep  # noqa: E402
-from harness.run import ImageSet, ScenarioRun  # noqa: E402
-from harness.scenario import load_scenario  # noqa: E402
-from harness.versions import DOVECOT_RELEASES  # noqa: E402
+from harness.load.scenario import load_scenario  # noqa: E402
+from harness.pipeline import ImageSet, ScenarioRun  # noqa: E402
+from harness.plan.versions import DOVECOT_RELEASES  # noqa: E402
+from harness.provision.labels import sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

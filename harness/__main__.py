@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _coverage(scenarios: Path, output: Path) -> int:
-    from harness.coverage import markdown, table
-    from harness.scenario import load_scenario
+    from harness.load.scenario import load_scenario
+    from harness.report.coverage import markdown, table
 
     rows = table([load_scenario(file) for file in sorted(scenarios.rglob("*.yaml"))])
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -54,8 +54,8 @@ def _coverage(scenarios: Path, output: Path) -> int:
 
 
 def _drift(old: Path, new: Path, markdown: bool) -> int:
-    from harness.drift import drift, drift_markdown, drift_text
-    from harness.record_file import load
+    from harness.report.drift import drift, drift_markdown, drift_text
+    from harness.report.record_file import load
 
     result = drift(load(old), load(new))
     sys.stdout.write(drift_markdown(result) if markdown else drift_text(result))
@@ -63,9 +63,9 @@ def _drift(old: Path, new: Path, markdown: bool) -> int:
 
 
 def _summary(observations: Path, old: Path | None) -> int:
-    from harness.drift import drift, drift_markdown
-    from harness.record_file import load
-    from harness.summary import STEP_SUMMARY_LIMIT, summary_markdown
+    from harness.report.drift import drift, drift_markdown
+    from harness.report.record_file import load
+    from harness.report.summary import STEP_SUMMARY_LIMIT, summary_markdown
 
     doc = load(observations)
     appendix = "" if old is None else "\n" + drift_markdown(drift(load(old), doc), limit=STEP_SUMMARY_LIMIT // 4)
@@ -76,7 +76,7 @@ def _summary(observations: Path, old: Path | None) -> int:
 def _sweep(check: bool) -> int:
     import docker
 
-    from harness.labels import labelled_containers, labelled_networks, sweep
+    from harness.provision.labels import labelled_containers, labelled_networks, sweep
 
     client = docker.from_env(timeout=60)
     if not check:
@@ -91,9 +91,9 @@ def _sweep(check: bool) -> int:
 
 
 def _plan(files: list[Path]) -> int:
-    from harness.plugin import selected_combinations
-    from harness.scenario import ScenarioError, load_scenario
-    from harness.topology import plan
+    from harness.load.scenario import ScenarioError, load_scenario
+    from harness.plan.topology import plan
+    from harness.pytest.plugin import selected_combinations
 
     status = 0
     for file in files:

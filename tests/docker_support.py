@@ -38,7 +38,7 @@ def write(folder: Path, name: str, data: dict) -> None:  # type: ignore[type-arg
 def run_scenarios(folder: Path) -> dict[str, str | None]:
     """Run the scenarios under folder/scenarios through pytest (as a user would) -> failure text per item."""
     junit = folder / "junit.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "-p", "harness.plugin", "scenarios", "-n", "2",
+    subprocess.run([sys.executable, "-m", "pytest", "-p", "harness.pytest.plugin", "scenarios", "-n", "2",
                     f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"],
                    cwd=folder, capture_output=True, text=True, timeout=1200, check=False,
                    env={**os.environ, "MAILHOPS_SETTLE_TIMEOUT": "4"})

@@ -15,7 +15,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness.labels import OWNER, SESSION, labelled_containers, labelled_networks, ownership_labels, sweep
+from harness.provision.labels import OWNER, SESSION, labelled_containers, labelled_networks, ownership_labels, sweep
 from tests.docker_support import docker_client
 
 pytestmark = pytest.mark.docker
@@ -48,7 +48,8 @@ def start_run(folder: Path) -> subprocess.Popen[str]:
     (folder / "scenarios").mkdir()
     (folder / "scenarios" / "stuck.yaml").write_text(NEVER_SATISFIED)
     env = {**os.environ, "MAILHOPS_SETTLE_TIMEOUT": "300"}
-    return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "harness.plugin", "scenarios", "--dovecot", "2.4",
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "harness.pytest.plugin", "scenarios",
+                             "--dovecot", "2.4",
                              "-q", "-p", "no:cacheprovider"], cwd=folder, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -107,7 +108,8 @@ def test_keep_leaves_the_topology_up_and_says_how_to_reach_it(tmp_path: Path) ->
     client = docker_client()
     (tmp_path / "scenarios").mkdir()
     (tmp_path / "scenarios" / "kept.yaml").write_text(NEVER_SATISFIED.replace("192.0.2.250", '"@client"'))
-    run = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "harness.plugin", "scenarios", "--dovecot", "2.4",
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "harness.pytest.plugin", "scenarios",
+                            "--dovecot", "2.4",
                             "--keep", "-s", "-q", "-p", "no:cacheprovider"], cwd=tmp_path, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output, _ = run.communicate(timeout=300)

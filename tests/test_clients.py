@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.clients import xclient_line
+from harness.drive.clients import xclient_line
 
 
 def test_pop3_forward_is_plain_base64() -> None:

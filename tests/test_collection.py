@@ -28,7 +28,7 @@ def scenarios_dir(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def collect(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "harness.plugin", "--collect-only", "-q", *args)
+    return pytester.runpytest_subprocess("-p", "harness.pytest.plugin", "--collect-only", "-q", *args)
 
 
 def test_one_item_per_version(scenarios_dir: pytest.Pytester) -> None:
@@ -48,7 +48,7 @@ def test_pin_and_command_line_filter(scenarios_dir: pytest.Pytester) -> None:
 
 def test_malformed_scenario_is_a_collection_error_naming_file_line_field(scenarios_dir: pytest.Pytester) -> None:
     (scenarios_dir.path / "scenarios" / "broken.yaml").write_text(TWO_HOP.replace("role: backend", "role: bakend"))
-    result = scenarios_dir.runpytest_subprocess("-p", "harness.plugin", "scenarios")
+    result = scenarios_dir.runpytest_subprocess("-p", "harness.pytest.plugin", "scenarios")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*scenarios/broken.yaml:3: nodes.backend.role: Input should be 'proxy' or 'backend'*"])
     result.stdout.no_fnmatch_line("*docker*")

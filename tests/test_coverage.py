@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.coverage import SPEC, covers, markdown, table
-from harness.scenario import load_scenario
+from harness.load.scenario import load_scenario
+from harness.report.coverage import SPEC, covers, markdown, table
 from tests.conftest import ROOT, SCENARIOS, WriteScenario
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.nodes.dovecot_log import events_from_log, parse_elements, parse_forward_fields
+from harness.kinds.dovecot.log import events_from_log, parse_elements, parse_forward_fields
 
 LOGIN_23 = ("Nov 25 14:38:20 imap-login: Info: Login: user=<alice>, method=PLAIN, rip=203.0.113.7, rport=51234, "
             "lip=10.250.1.20, lport=143, session=<abc123>, fwd_tenant=<acme>")

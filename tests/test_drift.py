@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness.__main__ import main
-from harness.drift import (
+from harness.report.drift import (
     Change,
     drift,
     drift_markdown,
@@ -27,7 +27,7 @@ from harness.drift import (
     pairing_key,
     shorten,
 )
-from harness.record_file import FORMAT, load
+from harness.report.record_file import FORMAT, load
 from tests.conftest import ROOT
 from tests.docker_support import docker_client
 

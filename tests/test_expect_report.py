@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from harness.expect import check_scenario
-from harness.observations import ClientTranscript, Event, NodeObservation
-from harness.report import failure_text
-from harness.run import RunResult
-from harness.scenario import load_scenario
-from harness.topology import Plan, plan
+from harness.check.expect import check_scenario
+from harness.load.scenario import load_scenario
+from harness.observe.events import ClientTranscript, Event, NodeObservation
+from harness.pipeline import RunResult
+from harness.plan.topology import Plan, plan
+from harness.report.failure import failure_text
 from tests.conftest import SCENARIOS
 
 GOOD_LOGIN = {"user": "alice", "rip": "203.0.113.7", "rport": "51234", "lip": "10.77.3.11",
@@ -86,7 +86,7 @@ def test_client_reply_is_checked() -> None:
 
 
 def test_every_expectation_category_is_checked() -> None:
-    from harness.expect import CATEGORIES
-    from harness.scenario import NodeExpect
+    from harness.check.expect import CATEGORIES
+    from harness.load.scenario import NodeExpect
 
     assert set(NodeExpect.model_fields) - {"ttl"} == set(CATEGORIES)

@@ -3,9 +3,9 @@ happen fails too (strict)."""
 
 from __future__ import annotations
 
-from harness.health import check_health
-from harness.observations import NodeObservation
-from harness.scenario import KnownIssue
+from harness.check.health import check_health
+from harness.load.scenario import KnownIssue
+from harness.observe.events import NodeObservation
 
 SEGV_23 = ("Nov 25 14:38:20 imap-login: Fatal: master: service(imap-login): child 13 killed with signal 11 "
            "(core dumps disabled - https://dovecot.org/bugreport.html#coredumps)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.matchers import Context, resolve, shape_problem
+from harness.check.matchers import Context, resolve, shape_problem
 
 CTX = Context({"proxy": "10.1.2.10", "client": "10.1.2.1"}, {"dovecot": "2.4.1"})
 

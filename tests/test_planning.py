@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.nodes import dovecot, relay
-from harness.nodes.dovecot import TemplateMissing, render_config
-from harness.scenario import load_scenario
-from harness.topology import plan
+from harness.kinds.dovecot import kind as dovecot
+from harness.kinds.dovecot.kind import TemplateMissing, render_config
+from harness.kinds.relay import kind as relay
+from harness.load.scenario import load_scenario
+from harness.plan.topology import plan
 from tests.conftest import SCENARIOS, WriteScenario
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from harness.nodes.postfix import render_main_cf
-from harness.nodes.postfix_log import events_from_log
-from harness.scenario import load_scenario
-from harness.topology import plan
+from harness.kinds.postfix.kind import render_main_cf
+from harness.kinds.postfix.log import events_from_log
+from harness.load.scenario import load_scenario
+from harness.plan.topology import plan
 from tests.conftest import WriteScenario
 
 CONNECT = "Nov 25 14:56:43 pf postfix/smtpd[98]: connect from unknown[10.250.5.1]:43656"

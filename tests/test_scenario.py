@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.scenario import DovecotNode, RelayNode, ScenarioError, load_scenario
+from harness.load.scenario import DovecotNode, RelayNode, ScenarioError, load_scenario
 from tests.conftest import SCENARIOS, WriteScenario
 
 VALID = """\

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.__main__ import main
-from harness.summary import (
+from harness.report.summary import (
     MAX_ANNOTATIONS,
     STEP_SUMMARY_LIMIT,
     annotations,

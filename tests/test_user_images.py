@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness import images
+from harness.provision import images
 from tests.conftest import ROOT
 from tests.docker_support import docker_client
 

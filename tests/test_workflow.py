@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.record_file import load
+from harness.report.record_file import load
 from tests.conftest import ROOT
 from tests.docker_support import docker_client
 

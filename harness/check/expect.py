@@ -1,0 +1,135 @@
+"""Expectations vs observations -> a verdict with a per-hop, per-field account. Never talks to Docker."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from harness.check.matchers import Context, Matcher, resolve
+from harness.load.scenario import ClientExpect, NodeExpect, Scenario
+from harness.observe.events import ClientTranscript, Event, NodeObservation
+
+CATEGORIES = ("login", "proxied", "auth", "forward", "id", "xclient", "delivery", "client", "recipient", "disconnect",
+              "connect", "drop")
+COUNT = "count"
+"""A pseudo-field in any category: how many such events the node showed (`drop: {count: 0}`); with other
+fields beside it, how many events matched them all."""
+PSEUDO_FIELDS = {COUNT, "service"}
+"""Fields the harness adds to events, written in lower case whatever the category."""
+KEY_CASE = {"id": str.lower, "xclient": str.upper}
+"""ID keys are case-insensitive (compared lower-case), XCLIENT attribute names are compared upper-case."""
+
+
+@dataclass(frozen=True)
+class FieldCheck:
+    """One expected field at one place: node `where` (or `client[i]`), category, field."""
+
+    where: str
+    category: str
+    field: str
+    expected: str
+    observed: str | None
+    ok: bool
+    path: tuple[str | int, ...] = ()
+    """Where the expectation stands under `expect: <node>:` in the scenario file."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    checks: tuple[FieldCheck, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def failures(self) -> list[FieldCheck]:
+        return [check for check in self.checks if not check.ok]
+
+
+def check_scenario(
+    scenario: Scenario,
+    context: Context,
+    nodes: Mapping[str, NodeObservation],
+    clients: Sequence[ClientTranscript],
+) -> Verdict:
+    """Every expectation of the scenario, checked against what was observed in this run."""
+    checks: list[FieldCheck] = []
+    for name, node_expect in scenario.expect.items():
+        checks += check_node(name, node_expect, context, nodes[name])
+    for index, session in enumerate(scenario.clients):
+        checks += check_client(index, session.expect, context, clients[index])
+    return Verdict(tuple(checks))
+
+
+def check_node(name: str, expect: NodeExpect, context: Context, observed: NodeObservation) -> list[FieldCheck]:
+    checks: list[FieldCheck] = []
+    for category in CATEGORIES:
+        case = KEY_CASE.get(category, str)
+        events = observed.of_kind(category)
+        for prefix, wanted in expect.entries(category):
+            label = category if len(prefix) == 1 else f"{category}[{prefix[1]}]"
+            matchers = _resolved({key if key in PSEUDO_FIELDS else case(key): value for key, value in wanted.items()},
+                                 context)
+            if COUNT in matchers:
+                found = [_count_check(name, label, matchers, events)]
+            else:
+                found = _best_event_checks(name, label, matchers, events)
+            checks += [replace(check, path=(*prefix, _source_key(wanted, check.field))) for check in found]
+    if expect.ttl is not None:
+        matcher = resolve(expect.ttl, context)
+        if matcher is not None:
+            found = _best_event_checks(name, "ttl", {"ttl": matcher}, observed.of_kind("ttl"))
+            checks += [replace(check, path=("ttl",)) for check in found]
+    return checks
+
+
+def _count_check(where: str, label: str, matchers: Mapping[str, Matcher], events: Sequence[Event]) -> FieldCheck:
+    """`count` with other fields counts the events that match all of them: `{session: x, count: 0}` says
+    no event had session x."""
+    count = matchers[COUNT]
+    others = {key: matcher for key, matcher in matchers.items() if key != COUNT}
+    n = sum(all(m.matches(event.fields.get(key)) for key, m in others.items()) for event in events)
+    expected = count.describe()
+    if others:
+        expected += " with " + ", ".join(f"{key}={m.describe()}" for key, m in others.items())
+    return FieldCheck(where, label, COUNT, expected, str(n), count.matches(str(n)))
+
+
+def _source_key(wanted: Mapping[str, object], field: str) -> str:
+    """The key as the scenario wrote it (matching is case-insensitive for ID keys and XCLIENT names)."""
+    return next((key for key in wanted if key.lower() == field.lower()), field)
+
+
+def check_client(index: int, expect: ClientExpect, context: Context, transcript: ClientTranscript) -> list[FieldCheck]:
+    wanted = {key: value for key, value in expect if value is not None}
+    matchers = _resolved(wanted, context)
+    where = f"client[{index}] -> {transcript.to}"
+    checks = []
+    for key, matcher in matchers.items():
+        observed = transcript.replies.get(key)
+        checks.append(FieldCheck(where, "reply", key, matcher.describe(), observed, matcher.matches(observed)))
+    return checks
+
+
+def _resolved(wanted: Mapping[str, object], context: Context) -> dict[str, Matcher]:
+    resolved = {key: resolve(value, context) for key, value in wanted.items()}
+    return {key: m for key, m in resolved.items() if m is not None}
+
+
+def _best_event_checks(
+    where: str, category: str, matchers: Mapping[str, Matcher], events: Sequence[Event]
+) -> list[FieldCheck]:
+    """Pass if one event matches every field; otherwise report against the event that matched most."""
+    if not matchers:
+        return []
+    if not events:
+        return [FieldCheck(where, category, key, m.describe(), None, False) for key, m in matchers.items()]
+    candidates = [_event_checks(where, category, matchers, event) for event in events]
+    return max(candidates, key=lambda checks: sum(check.ok for check in checks))
+
+
+def _event_checks(where: str, category: str, matchers: Mapping[str, Matcher], event: Event) -> list[FieldCheck]:
+    return [
+        FieldCheck(where, category, key, m.describe(), event.fields.get(key), m.matches(event.fields.get(key)))
+        for key, m in matchers.items()
+    ]

@@ -1,1 +1,0 @@
-"""One module per node kind: how to configure, start and observe it."""

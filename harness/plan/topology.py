@@ -1,0 +1,138 @@
+"""Scenario + server versions + a subnet -> Plan: nodes, addresses, links, trust lists. Pure."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from harness.check.matchers import Context
+from harness.load.scenario import CLIENT, DovecotNode, Node, RelayNode, Scenario
+
+FIRST_NODE_HOST = 10
+PROTOCOL_PORTS = {"imap": 143, "pop3": 110, "submission": 587, "lmtp": 24, "smtp": 25}
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    name: str
+    spec: Node
+    address: str
+    upstream: str | None
+    trusted_networks: tuple[str, ...]
+    address6: str | None = None
+    relay_host: str | None = None
+    """Dovecot backends: the address of submission_relay_host."""
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    def describe(self) -> str:
+        if isinstance(self.spec, DovecotNode):
+            return f"dovecot {self.spec.role}"
+        if isinstance(self.spec, RelayNode):
+            return f"relay {self.spec.mode} {self.spec.protocol}"
+        return "postfix"
+
+
+@dataclass(frozen=True)
+class Plan:
+    scenario: Scenario
+    versions: Mapping[str, str]
+    subnet: str
+    client_address: str
+    nodes: Mapping[str, NodePlan]
+    forward_names: tuple[str, ...]
+    subnet6: str | None = None
+    client_address6: str | None = None
+
+    @property
+    def context(self) -> Context:
+        addresses = {name: node.address for name, node in self.nodes.items()}
+        addresses |= {f"{name}.v6": node.address6 for name, node in self.nodes.items() if node.address6}
+        if self.client_address6:
+            addresses[f"{CLIENT}.v6"] = self.client_address6
+        return Context({**addresses, CLIENT: self.client_address}, self.versions)
+
+    def chains(self) -> list[list[str]]:
+        """Every path a client takes: from a client's first node along `to:` links (stops at a revisit)."""
+        chains = []
+        for start in dict.fromkeys(session.to for session in self.scenario.clients):
+            chain = [CLIENT]
+            current: str | None = start
+            while current is not None and current not in chain:
+                chain.append(current)
+                current = self.nodes[current].spec.to
+            if current is not None:
+                chain.append(current)
+            chains.append(chain)
+        return chains
+
+
+def plan(scenario: Scenario, versions: Mapping[str, str], subnet: str, subnet6: str | None = None) -> Plan:
+    """Addresses are fixed up front (gateway = the client, nodes from .10 on), so configs render before start.
+    With `subnet6` every node also gets the IPv6 address of the same host number."""
+    addresses, client_address = _addresses(scenario, subnet)
+    addresses6, client_address6 = _addresses(scenario, subnet6) if subnet6 else ({}, None)
+    known = {**addresses, CLIENT: client_address}
+    known6 = {**addresses6, CLIENT: client_address6} if client_address6 else {}
+    nodes = {
+        name: NodePlan(
+            name=name,
+            spec=spec,
+            address=addresses[name],
+            upstream=addresses[spec.to] if spec.to else None,
+            trusted_networks=tuple(net for entry in spec.trust for net in _networks_of(entry, known, known6)),
+            relay_host=addresses[spec.submission_relay_host] if getattr(spec, "submission_relay_host", None) else None,
+            address6=addresses6.get(name),
+        )
+        for name, spec in scenario.nodes.items()
+    }
+    return Plan(scenario, dict(versions), subnet, client_address, nodes, forward_names(scenario), subnet6,
+                client_address6)
+
+
+def _addresses(scenario: Scenario, subnet: str) -> tuple[dict[str, str], str]:
+    network = ipaddress.ip_network(subnet)
+    gateway = network.network_address + 1
+    addresses = {name: str(gateway + FIRST_NODE_HOST - 1 + index) for index, name in enumerate(scenario.nodes)}
+    return addresses, str(gateway)
+
+
+def forward_names(scenario: Scenario) -> tuple[str, ...]:
+    """Names of forwarded fields the scenario sends or expects, so servers can be told to log them."""
+    names: list[str] = []
+    for spec in scenario.nodes.values():
+        if isinstance(spec, RelayNode):
+            names += _forward_keys(spec.id) + _xclient_forward_keys(spec.xclient) + list(spec.rcpt_forward)
+    for session in scenario.clients:
+        names += _forward_keys(session.id or {}) + _xclient_forward_keys(session.xclient or {})
+        names += list(session.mail.forward) if session.mail else []
+    for node_expect in scenario.expect.values():
+        names += [key for _, fields in node_expect.entries("forward") for key in fields if key != "count"]
+    return tuple(dict.fromkeys(names))
+
+
+def _forward_keys(fields: Mapping[str, object]) -> list[str]:
+    return [key[len("x-forward-"):] for key in fields if key.lower().startswith("x-forward-")]
+
+
+def _xclient_forward_keys(attributes: Mapping[str, object]) -> list[str]:
+    """Names inside a FORWARD attribute given as a mapping ({FORWARD: {tenant: acme}})."""
+    forward = next((value for key, value in attributes.items() if key.upper() == "FORWARD"), None)
+    return list(forward) if isinstance(forward, dict) else []
+
+
+def _networks_of(entry: str, addresses: Mapping[str, str], addresses6: Mapping[str, str]) -> list[str]:
+    """A node name -> its address/32 (and /128 on an IPv6 network); `<node>/<prefix>` -> the IPv4 network of
+    that size around it; anything else is an address or network as given."""
+    name, _, prefix = entry.partition("/")
+    if name.endswith(".v6") and name.removesuffix(".v6") in addresses6:
+        return [str(ipaddress.ip_network(f"{addresses6[name.removesuffix('.v6')]}/{prefix or 128}", strict=False))]
+    if name in addresses:
+        networks = [str(ipaddress.ip_network(f"{addresses[name]}/{prefix or 32}", strict=False))]
+        if name in addresses6 and not prefix:
+            networks.append(f"{addresses6[name]}/128")
+        return networks
+    return [str(ipaddress.ip_network(entry, strict=False))]
