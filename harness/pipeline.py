@@ -16,7 +16,7 @@ from docker.models.networks import Network
 
 from harness.check.expect import Verdict, check_scenario
 from harness.check.health import Health, check_health
-from harness.drive import clients
+from harness.drive import run_session
 from harness.kinds.dovecot import kind as dovecot
 from harness.kinds.postfix import kind as postfix
 from harness.kinds.relay import kind as relay
@@ -119,7 +119,7 @@ class ScenarioRun:
             the_plan = plan(self.scenario, versions, subnet, subnet6)
             self._start(the_plan)
             transcripts = tuple(
-                clients.run_session(index, session, _target(the_plan.nodes[session.to], session.ipv6),
+                run_session(index, session, _target(the_plan.nodes[session.to], session.ipv6),
                                     source=the_plan.client_address6 if session.ipv6 else None)
                 for index, session in enumerate(self.scenario.clients)
             )
