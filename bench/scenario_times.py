@@ -22,8 +22,9 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 import docker  # noqa: E402
 
 from harness.load.scenario import load_scenario  # noqa: E402
-from harness.pipeline import ImageSet, ScenarioRun  # noqa: E402
-from harness.plan.versions import DOVECOT_RELEASES  # noqa: E402
+from harness.pipeline import ScenarioRun  # noqa: E402
+from harness.plan.versions import matrix  # noqa: E402
+from harness.provision.images import ImageSet  # noqa: E402
 from harness.provision.labels import sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +39,7 @@ def main() -> int:
     client = docker.from_env(timeout=120)
     images = ImageSet(client)
     started = time.monotonic()
-    for release in DOVECOT_RELEASES:
+    for release in matrix()["dovecot"]:
         images.dovecot(release)
     images.relay()
     print(f"images ready (cached or built) in {time.monotonic() - started:.2f}s")
@@ -47,7 +48,7 @@ def main() -> int:
     try:
         for file in files:
             scenario = load_scenario(file)
-            for release in DOVECOT_RELEASES:
+            for release in matrix()["dovecot"]:
                 times = []
                 for _ in range(args.repeat):
                     result = ScenarioRun(scenario, release, images, session, f"bench:{scenario.name}").execute()
@@ -59,7 +60,7 @@ def main() -> int:
                       f"  (min {min(times):.2f}s, max {max(times):.2f}s, n={len(times)})")
     finally:
         sweep(client, only_session=session)
-    labels = [release.label for release in DOVECOT_RELEASES]
+    labels = [release.label for release in matrix()["dovecot"]]
     print(f"\nratio {labels[1]} / {labels[0]}:")
     for name in dict.fromkeys(name for name, _ in medians):
         print(f"  {name:<28} {medians[(name, labels[1])] / medians[(name, labels[0])]:.2f}")

@@ -21,8 +21,9 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 import docker  # noqa: E402
 
 from harness.load.scenario import load_scenario  # noqa: E402
-from harness.pipeline import ImageSet, ScenarioRun  # noqa: E402
-from harness.plan.versions import DOVECOT_RELEASES, Combination  # noqa: E402
+from harness.pipeline import ScenarioRun  # noqa: E402
+from harness.plan.versions import Combination, matrix  # noqa: E402
+from harness.provision.images import ImageSet  # noqa: E402
 from harness.provision.labels import sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,7 @@ def main() -> int:
     try:
         for file in args.files or DEFAULT:
             scenario = load_scenario(file)
-            for release in DOVECOT_RELEASES:
+            for release in matrix()["dovecot"]:
                 seconds, drops = [], ""
                 for _ in range(args.repeat):
                     result = ScenarioRun(scenario, Combination((release,)), images, session,
@@ -55,7 +56,7 @@ def main() -> int:
                       f"{drops or '-'}")
     finally:
         sweep(client, only_session=session)
-    old, new = (release.label for release in DOVECOT_RELEASES)
+    old, new = (release.label for release in matrix()["dovecot"])
     print(f"\nratio {new} / {old}:")
     for name in dict.fromkeys(name for name, _ in medians):
         print(f"  {name:<24} {medians[(name, new)] / max(medians[(name, old)], 0.01):.1f}")

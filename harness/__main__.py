@@ -93,7 +93,7 @@ def _sweep(check: bool) -> int:
 def _plan(files: list[Path]) -> int:
     from harness.load.scenario import ScenarioError, load_scenario
     from harness.plan.topology import plan
-    from harness.pytest.plugin import selected_combinations
+    from harness.plan.versions import selected_combinations
 
     status = 0
     for file in files:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from harness.check.expect import check_scenario
 from harness.load.scenario import load_scenario
 from harness.observe.events import ClientTranscript, Event, NodeObservation
-from harness.pipeline import RunResult
 from harness.plan.topology import Plan, plan
 from harness.report.failure import failure_text
+from harness.report.result import RunResult
 from tests.conftest import SCENARIOS
 
 GOOD_LOGIN = {"user": "alice", "rip": "203.0.113.7", "rport": "51234", "lip": "10.77.3.11",
@@ -86,7 +86,16 @@ def test_client_reply_is_checked() -> None:
 
 
 def test_every_expectation_category_is_checked() -> None:
-    from harness.check.expect import CATEGORIES
-    from harness.load.scenario import NodeExpect
+    """Each category a registered kind can show gives a check (a failing one, against no observation)."""
+    from harness.check.expect import check_node
+    from harness.check.matchers import Context
+    from harness.kinds.registry import categories
+    from harness.load.scenario import SCALAR_CATEGORIES, node_expect_model
+    from harness.observe.events import NodeObservation
 
-    assert set(NodeExpect.model_fields) - {"ttl"} == set(CATEGORIES)
+    model = node_expect_model()
+    assert set(model.model_fields) == set(categories())
+    for category in categories():
+        value = "4" if category in SCALAR_CATEGORIES else {"x": "y"}
+        checks = check_node("n", model.model_validate({category: value}), Context({}, {}), NodeObservation("n", "d"))
+        assert checks and not any(check.ok for check in checks), category

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from harness.kinds import registry
+from harness.kinds.base import NodeImage
 from harness.kinds.dovecot import kind as dovecot
 from harness.kinds.dovecot.kind import TemplateMissing, render_config
 from harness.kinds.relay import kind as relay
 from harness.load.scenario import load_scenario
 from harness.plan.topology import plan
+from harness.plan.versions import ServerRelease
 from tests.conftest import SCENARIOS, WriteScenario
 
 
@@ -73,7 +76,8 @@ def test_unknown_version_has_no_templates() -> None:
 
 def test_container_specs() -> None:
     the_plan = trusted_front_plan()
-    spec = dovecot.container_spec(the_plan.nodes["proxy"], the_plan, "img", "2.4", {"l": "v"})
+    image = NodeImage("img", ServerRelease("dovecot", "2.4", "trixie"), "2.4.1")
+    spec = registry.get("dovecot").container_spec(the_plan.nodes["proxy"], the_plan, image, {"l": "v"})
     assert spec.command == ("dovecot", "-F", "-c", dovecot.CONFIG_PATH) and spec.address == "10.77.3.11"
     assert spec.files[dovecot.CONFIG_PATH].startswith(b"dovecot_config_version")
     config = relay.relay_config(the_plan.nodes["front"])

@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.protocol.table import PROTOCOLS as TABLE
 from harness.protocol.xclient import encode_forward
 from harness.protocol.xtext import xtext_encode
 from harness.relay.config import Mutation, load_config
 from harness.relay.mutate import IdRewriter, LineRewriter
-from harness.relay.protocols import HANDLERS
-from harness.relay.scan import CONTENT, LINE, PARTIAL, TLS, Segment, scanner_for
+from harness.relay.protocols import HANDLERS, scanner_for, wire_of
+from harness.relay.scan import CONTENT, LINE, PARTIAL, TLS, Segment
 from tests.relay_support import (
     D23_WIRE,
     GREETING,
@@ -592,9 +593,11 @@ def test_load_config_for_pass_and_mutate() -> None:
     assert passing.upstream is not None and passing.upstream.port == 24
     mutation = {"drop": ["ADDR"], "drop_forward": ["tenant"], "ttl_delta": -1, "set": {"FORWARD": [["k", "v"]]}}
     mutating = load_config(json.dumps(mutate_config("submission", mutation)), protocols=HANDLERS)
-    assert mutating.mutate == Mutation(("ADDR",), ("tenant",), -1, (("FORWARD", "az12"),))
+    assert mutating.mutate == Mutation(("ADDR",), ("tenant",), -1, {"FORWARD": [["k", "v"]]})
+    assert mutating.mutate.set_fields("submission") == (("FORWARD", "az12"),)
     imap = load_config(json.dumps(mutate_config("imap", {"set": {"x-a": None, "x-b": "v"}})), protocols=HANDLERS)
-    assert imap.mutate == Mutation(set_fields=(("x-a", None), ("x-b", "v")))
+    assert imap.mutate == Mutation(set={"x-a": None, "x-b": "v"})
+    assert imap.mutate.set_fields("imap") == (("x-a", None), ("x-b", "v"))
 
 
 # --- the scan and the rewriters, without sockets -------------------------------------------------------
@@ -636,7 +639,8 @@ def test_a_mutation_that_matches_nothing_changes_no_byte(protocol: str, data: by
         reports.append((original, line))
 
     mutation = Mutation(drop=("NO.SUCH",), drop_forward=("absent",))
-    rewriter = IdRewriter(mutation, report) if protocol == "imap" else LineRewriter(protocol, mutation, report)
+    rewriter = wire_of(protocol).rewriter(TABLE[protocol], mutation, report)
+    assert isinstance(rewriter, IdRewriter if protocol == "imap" else LineRewriter)
     out = b"".join(rewriter.take(segment) for segment in scan_all(protocol, data, cuts)) + rewriter.flush()
     assert out == data
     assert all(original == line for original, line in reports)

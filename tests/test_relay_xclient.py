@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from harness.relay.config import DEFAULT_ADVERTISE, load_config
+from harness.protocol.table import PROTOCOLS
+from harness.relay.config import load_config
 from harness.relay.protocols import HANDLERS
 from tests.relay_support import (
     LMTP_D23,
@@ -350,7 +351,7 @@ def test_submission_inject_sends_xtext_and_gives_the_client_the_fresh_greeting(r
     assert record["forward"] == [["tenant", "acme"]]
     assert record["xclient"][4] == ["ADDR", "IPV6:2001:db8::7"]
     assert front.wait_for("upstream_greeting", conn=1)["lines"] == [SMTP_GREETING]
-    assert front.wait_for("upstream_ehlo", conn=1)["xclient"] == list(DEFAULT_ADVERTISE["submission"])
+    assert front.wait_for("upstream_ehlo", conn=1)["xclient"] == list(PROTOCOLS["submission"].capture_advertise)
     injected = front.wait_for("injected", conn=1)
     assert (injected["line"], injected["reply"]) == (line, [SMTP_GREETING])
     assert not [e for e in front.events if e["event"] == "error"]
@@ -483,7 +484,7 @@ def test_bad_config_exits_2_with_one_line(settings: dict[str, object], message: 
 
 def test_load_config_defaults_and_forward_lists() -> None:
     capture = load_config(json.dumps(config("lmtp", "capture")), protocols=HANDLERS)
-    assert capture.advertise == DEFAULT_ADVERTISE["lmtp"]
+    assert capture.advertise == PROTOCOLS["lmtp"].capture_advertise
     assert (capture.accept, capture.xrcptforward) == ("refuse", True)
     assert "FORWARD" in load_config(json.dumps(config("submission", "capture")), protocols=HANDLERS).advertise
     settings = inject_config("submission", 587, [["FORWARD", [["tenant", "acme"]]], ["ADDR", "1.2.3.4"]])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.load.scenario import DovecotNode, RelayNode, ScenarioError, load_scenario
+from harness.kinds.dovecot.model import DovecotNode
+from harness.kinds.relay.model import RelayNode
+from harness.load.scenario import ScenarioError, load_scenario
 from tests.conftest import SCENARIOS, WriteScenario
 
 VALID = """\
@@ -94,7 +96,7 @@ def test_id_on_dovecot_needs_a_2_3_pin(write_scenario: WriteScenario) -> None:
     text = VALID.replace('    login: {rip: "@client"}', "    ttl: 4")
     assert "only Dovecot 2.3 logs the ID it received" in error_of(write_scenario, text)
     pinned = load_scenario(write_scenario('servers: {dovecot: ["2.3"]}\n' + text, name="pinned"))
-    assert pinned.servers.dovecot == ("2.3",)
+    assert pinned.servers["dovecot"] == ("2.3",)
 
 
 def test_versions_must_be_strings(write_scenario: WriteScenario) -> None:
@@ -136,7 +138,7 @@ def test_protocol_specific_fields_are_checked(write_scenario: WriteScenario) -> 
     assert "nodes.front: `id:` is IMAP's; pop3 forwards with `xclient:`" in error_of(
         write_scenario, VALID.replace("nodes:\n", "nodes:\n" + relay))
     client = "  - {protocol: imap, to: proxy, mail: {to: [a@example.test]}}\n"
-    assert "clients[1]: `mail:` needs submission, smtp or lmtp, not imap" in error_of(
+    assert "clients[1]: `mail:` needs submission, lmtp or smtp, not imap" in error_of(
         write_scenario, VALID.replace("expect:\n", client + "expect:\n"))
     lmtp_login = "  - {protocol: lmtp, to: proxy, login: {user: a}}\n"
     text = VALID.replace("expect:\n", lmtp_login + "expect:\n")
@@ -176,3 +178,23 @@ def test_readme_examples_are_valid_scenarios(write_scenario: WriteScenario) -> N
     assert len(scenarios) >= 5
     for index, block in enumerate(scenarios):
         load_scenario(write_scenario(block, name=f"readme{index}"))
+
+
+@pytest.mark.parametrize("node", [
+    "  mta:\n    kind: postfix\n    bogus: 1\n",
+    "  mta:\n    kind: dovecot\n    role: backend\n    bogus: 1\n",
+    "  mta:\n    kind: relay\n    mode: capture\n    bogus: 1\n",
+], ids=["postfix", "dovecot", "relay"])
+def test_an_unknown_field_is_reported_at_its_line_for_every_kind(write_scenario: WriteScenario, node: str) -> None:
+    """The field's own line and path, whatever the kind (pydantic's union tags never reach the message)."""
+    text = VALID.replace("nodes:\n", "nodes:\n" + node)
+    line = 1 + node.count("\n")
+    message = error_of(write_scenario, text)
+    assert message.endswith(f"case.yaml:{line}: nodes.mta.bogus: unknown field `bogus`"), message
+    assert message.count("\n") == 0, message
+
+
+def test_an_unknown_kind_lists_the_registered_ones(write_scenario: WriteScenario) -> None:
+    message = error_of(write_scenario, VALID.replace("nodes:\n", "nodes:\n  x:\n    kind: haproxy\n"))
+    assert message.endswith("case.yaml:3: nodes.x.kind: `kind:` must be one of dovecot, postfix, relay, "
+                            "not `haproxy`"), message

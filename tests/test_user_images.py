@@ -11,6 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from harness.kinds import registry
 from harness.provision import images
 from tests.conftest import ROOT
 from tests.docker_support import docker_client
@@ -39,13 +40,13 @@ def test_image_without_templates_is_refused_before_anything_runs() -> None:
     result = run_pytest("scenarios/imap", "--collect-only", "-q", "--dovecot-image", FAKE)
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     assert (f"--dovecot-image {FAKE} has Dovecot 9.9.0 (fake): no config templates for 9.9 "
-            "(fixtures/dovecot/ has 2.3, 2.4)") in result.stderr
+            "(harness/kinds/dovecot/ has 2.3, 2.4)") in result.stderr
 
 
 def test_rootless_image_with_entrypoint_runs_and_ids_carry_its_version(tmp_path: Path) -> None:
     client = docker_client()
     with images.lock():
-        ours = images.server_image(client, "dovecot", "trixie")
+        ours = images.build(client, registry.of_family("dovecot").recipe(registry.of_family("dovecot").releases[-1]))
     # Like the official images: an unprivileged default user and an entrypoint of their own.
     build(client, f"FROM {ours}\nRUN useradd -u 1000 vmail\nUSER vmail\nENTRYPOINT [\"/bin/false\"]\n", ROOTLESS)
     junit = tmp_path / "junit.xml"

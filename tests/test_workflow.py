@@ -105,7 +105,7 @@ def test_reports_are_uploaded_and_summarised_even_when_scenarios_fail() -> None:
 def test_images_are_cached_by_the_files_they_are_built_from() -> None:
     restore = step(TEST_JOB, "Restore the server images")
     assert restore["uses"].startswith("actions/cache/restore@")
-    assert "hashFiles('fixtures/**', 'harness/relay/**', 'harness/protocol/**')" in restore["with"]["key"]
+    assert "hashFiles('harness/kinds/**', 'harness/relay/**', 'harness/protocol/**')" in restore["with"]["key"]
     names = [s.get("name") for s in steps(TEST_JOB)]
     assert names.index("Load the server images") < names.index("Run the scenarios") < names.index(
         "Save the server images") < names.index("Store the server images")

@@ -6,11 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from harness.check.matchers import Context, Matcher, resolve
-from harness.load.scenario import ClientExpect, NodeExpect, Scenario
+from harness.load.scenario import SCALAR_CATEGORIES, ClientExpect, NodeExpect, Scenario
 from harness.observe.events import ClientTranscript, Event, NodeObservation
 
-CATEGORIES = ("login", "proxied", "auth", "forward", "id", "xclient", "delivery", "client", "recipient", "disconnect",
-              "connect", "drop")
 COUNT = "count"
 """A pseudo-field in any category: how many such events the node showed (`drop: {count: 0}`); with other
 fields beside it, how many events matched them all."""
@@ -63,7 +61,9 @@ def check_scenario(
 
 def check_node(name: str, expect: NodeExpect, context: Context, observed: NodeObservation) -> list[FieldCheck]:
     checks: list[FieldCheck] = []
-    for category in CATEGORIES:
+    for category in expect.given():
+        if category in SCALAR_CATEGORIES:
+            continue
         case = KEY_CASE.get(category, str)
         events = observed.of_kind(category)
         for prefix, wanted in expect.entries(category):
@@ -75,8 +75,9 @@ def check_node(name: str, expect: NodeExpect, context: Context, observed: NodeOb
             else:
                 found = _best_event_checks(name, label, matchers, events)
             checks += [replace(check, path=(*prefix, _source_key(wanted, check.field))) for check in found]
-    if expect.ttl is not None:
-        matcher = resolve(expect.ttl, context)
+    ttl = getattr(expect, "ttl", None)
+    if ttl is not None:
+        matcher = resolve(ttl, context)
         if matcher is not None:
             found = _best_event_checks(name, "ttl", {"ttl": matcher}, observed.of_kind("ttl"))
             checks += [replace(check, path=("ttl",)) for check in found]

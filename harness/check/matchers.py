@@ -9,7 +9,13 @@ from typing import Any
 
 MATCHER_KEYS = {"regex", "one_of", "absent", "present", "not", "min", "max"}
 RANGE_KEYS = {"min", "max"}
-VERSION_KEY_RE = re.compile(r"^(dovecot|postfix)-\d+(\.\d+)*$")
+
+
+def version_label_re() -> re.Pattern[str]:
+    """`<family>-<version>` for the registered server families (`dovecot-2.4`, `postfix-3.10`, ...)."""
+    from harness.kinds.registry import families
+
+    return re.compile(rf"^({'|'.join(map(re.escape, families()))})-\d+(\.\d+)*$")
 
 
 @dataclass(frozen=True)
@@ -89,9 +95,9 @@ def shape_problem(expected: Any, node_names: set[str]) -> str | None:
             return f"a matcher has exactly one of {sorted(MATCHER_KEYS)}"
         return _matcher_problem(next(iter(keys)), expected[next(iter(keys))])
     for key, value in expected.items():
-        if key != "default" and not VERSION_KEY_RE.match(str(key)):
+        if key != "default" and not version_label_re().match(str(key)):
             return (f"`{key}` is neither a matcher ({', '.join(sorted(MATCHER_KEYS))}) "
-                    "nor a version key such as dovecot-2.4 or default")
+                    "nor a version key such as <family>-<version> (of a server kind) or default")
         problem = shape_problem(value, node_names)
         if problem:
             return f"{key}: {problem}"

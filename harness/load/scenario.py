@@ -7,147 +7,38 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-from harness.check.matchers import shape_problem
+from harness.check.matchers import shape_problem, version_label_re
+from harness.kinds import registry
+from harness.kinds.base import NodeModel
+from harness.load.values import Expected, Strict, Value, XclientAttributes, text_of, texts_of
 from harness.load.yaml_source import SourceMap, YamlSourceError, load_with_lines
+from harness.protocol.table import NAMES, PROTOCOLS
+
+__all__ = ["CLIENT", "ClientExpect", "ClientSession", "KnownIssue", "NodeExpect", "Scenario", "ScenarioError",
+           "load_scenario", "text_of", "texts_of"]
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 CLIENT = "client"
 """The name under which a scenario refers to the harness's own client (the address it connects from)."""
-
-Scalar = str | int
-
-
-class Repeat(BaseModel):
-    """A long value written short: `{repeat: "a", times: 1100}` is 1100 a's (limits of ID and XCLIENT)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    repeat: str = Field(min_length=1)
-    times: int = Field(ge=0, le=100_000)
-
-
-Value = Annotated[Scalar | Repeat, Field(union_mode="left_to_right")]
-"""A value the scenario sends: a literal, or a Repeat."""
-XclientAttributes = dict[str, Annotated[Value | dict[str, Value], Field(union_mode="left_to_right")]]
-"""XCLIENT attributes by name; FORWARD may be a mapping of forwarded fields (encoded per protocol)."""
-Expected = Scalar | dict[str, Any]
-"""A value to match: a literal, `@node` (that node's address), or a mapping such as
-{regex: ...}, {one_of: [...]}, {absent: true} or {dovecot-2.3: ..., dovecot-2.4: ..., default: ...}."""
-
-
-def text_of(value: Scalar | Repeat) -> str:
-    """What goes on the wire for a value of the scenario."""
-    return value.repeat * value.times if isinstance(value, Repeat) else str(value)
-
-
-def texts_of(fields: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(key, text_of(value)) for key, value in fields.items()]
 
 
 class ScenarioError(ValueError):
     """A scenario file is malformed. `str()` is the whole message, starting with file:line."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-Protocol = Literal["imap", "pop3", "submission", "lmtp", "smtp"]
-"""`smtp` is plain SMTP on port 25 (Postfix's smtpd); `submission` is port 587."""
-XCLIENT_PROTOCOLS = ("pop3", "submission", "lmtp", "smtp")
-
-
-class DovecotNode(_Strict):
-    """A real Dovecot server (IMAP, POP3, submission and LMTP at once): a proxy forwarding every login and
-    every LMTP recipient to `to`, or a backend that logs users in and delivers mail."""
-
-    kind: Literal["dovecot"]
-    role: Literal["proxy", "backend"]
-    to: str | None = None
-    trust: tuple[str, ...] = ()
-    password: str = "secret"
-    proxy_noauth: bool = False
-    submission_relay_host: str | None = None
-    submission_relay_trusted: bool = False
-
-    @model_validator(mode="after")
-    def _role_fields(self) -> DovecotNode:
-        if self.role == "proxy" and self.to is None:
-            raise ValueError("a proxy needs `to:` (the node it forwards logins to)")
-        if self.role == "backend" and self.to is not None:
-            raise ValueError("a backend does not forward: remove `to:` or make it role: proxy")
-        if self.role == "proxy" and self.submission_relay_host is not None:
-            raise ValueError("submission_relay_host is a backend setting (the MTA a logged-in user's mail goes to)")
-        if self.role == "backend" and self.proxy_noauth:
-            raise ValueError("proxy_noauth is a proxy setting")
-        return self
-
-
-class PostfixNode(_Strict):
-    """A real Postfix smtpd (ports 25 and 587) that accepts mail for example.test/example.net and discards it."""
-
-    kind: Literal["postfix"]
-    trust: tuple[str, ...] = ()
-    """smtpd_authorized_xclient_hosts"""
-    inet_protocols: Literal["all", "ipv4"] = "all"
-
-    @property
-    def to(self) -> None:
-        return None
-
-
-class Mutation(_Strict):
-    """How a `mutate` relay corrupts the forwarding command on its link (for the harness's own negative tests)."""
-
-    drop: tuple[str, ...] = ()
-    drop_forward: tuple[str, ...] = ()
-    ttl_delta: int = 0
-    set: dict[str, Scalar] = Field(default_factory=dict)
-
-
-class RelayNode(_Strict):
-    """A Python relay hop: `inject` adds ID/XCLIENT in front of `to`; `pass` forwards unchanged and records what
-    crosses its link; `mutate` is a faulty `pass`; `capture` is a sink recording all it receives."""
-
-    kind: Literal["relay"]
-    mode: Literal["inject", "capture", "pass", "mutate"]
-    protocol: Protocol = "imap"
-    to: str | None = None
-    trust: tuple[str, ...] = ()
-    id: dict[str, Value] = Field(default_factory=dict)
-    xclient: XclientAttributes = Field(default_factory=dict)
-    rcpt_forward: dict[str, Value] = Field(default_factory=dict)
-    advertise: tuple[str, ...] | None = None
-    accept_login: bool = False
-    mutate: Mutation | None = None
-
-    @model_validator(mode="after")
-    def _mode_fields(self) -> RelayNode:
-        inject_only = {"id": self.id, "xclient": self.xclient, "rcpt_forward": self.rcpt_forward}
-        if self.mode != "capture" and self.to is None:
-            raise ValueError(f"a {self.mode} relay needs `to:` (the node it forwards to)")
-        if self.mode == "capture" and self.to is not None:
-            raise ValueError("a capture relay is a terminal sink: it takes no `to:`")
-        if self.mode != "inject" and any(inject_only.values()):
-            given = ", ".join(f"`{k}:`" for k, v in inject_only.items() if v)
-            raise ValueError(f"only an inject relay sends its own parameters: a {self.mode} relay takes no {given}")
-        if self.mode != "capture" and (self.advertise is not None or self.accept_login):
-            raise ValueError("`advertise:` and `accept_login:` are for capture relays")
-        if (self.mode == "mutate") != (self.mutate is not None):
-            raise ValueError("a mutate relay needs `mutate:` (and only a mutate relay takes it)")
-        if self.id and self.protocol != "imap":
-            raise ValueError(f"`id:` is IMAP's; {self.protocol} forwards with `xclient:`")
-        if self.xclient and self.protocol == "imap":
-            raise ValueError("IMAP forwards with `id:`, not `xclient:`")
-        if self.rcpt_forward and self.protocol != "lmtp":
-            raise ValueError("`rcpt_forward:` (XRCPTFORWARD) is LMTP's")
-        if self.advertise is not None and self.protocol == "imap":
-            raise ValueError("`advertise:` lists XCLIENT attributes; IMAP has none")
-        return self
-
-
-Node = Annotated[DovecotNode | PostfixNode | RelayNode, Field(discriminator="kind")]
+_Strict = Strict
+Protocol = Literal[NAMES]  # type: ignore[valid-type]
 
 
 class Login(_Strict):
@@ -202,26 +93,33 @@ class ClientSession(_Strict):
     mail: Mail | None = None
     expect: ClientExpect = Field(default_factory=ClientExpect)
 
+    @property
+    def row(self):  # noqa: ANN201 - ProtocolRow
+        return PROTOCOLS[self.protocol]
+
     @model_validator(mode="before")
     @classmethod
     def _default_login(cls, data: Any) -> Any:
         """IMAP and POP3 sessions log in unless told `login: null`; SMTP ones only when given a login."""
-        if isinstance(data, dict) and "login" not in data and data.get("protocol", "imap") in ("imap", "pop3"):
+        protocol = data.get("protocol", "imap") if isinstance(data, dict) else None
+        if isinstance(data, dict) and "login" not in data and protocol in PROTOCOLS and PROTOCOLS[protocol].logs_in:
             return {**data, "login": {}}
         return data
 
     @model_validator(mode="after")
     def _protocol_fields(self) -> ClientSession:
-        if self.id is not None and self.protocol != "imap":
+        row = self.row
+        if self.id is not None and row.forwards_with != "id":
             raise ValueError(f"`id:` is IMAP's; {self.protocol} forwards with `xclient:`")
-        if self.xclient is not None and self.protocol == "imap":
-            raise ValueError("IMAP forwards with `id:`, not `xclient:`")
-        if self.mail is not None and self.protocol in ("imap", "pop3"):
-            raise ValueError(f"`mail:` needs submission, smtp or lmtp, not {self.protocol}")
-        if self.mail is not None and self.mail.forward and self.protocol != "lmtp":
+        if self.xclient is not None and row.forwards_with != "xclient":
+            raise ValueError(f"{self.protocol.upper()} forwards with `id:`, not `xclient:`")
+        if self.mail is not None and not row.carries_mail:
+            carriers = [name for name, other in PROTOCOLS.items() if other.carries_mail]
+            raise ValueError(f"`mail:` needs {', '.join(carriers[:-1])} or {carriers[-1]}, not {self.protocol}")
+        if self.mail is not None and self.mail.forward and not row.rcpt_forward:
             raise ValueError("`mail.forward` (XRCPTFORWARD) is LMTP's")
-        if self.login is not None and self.protocol == "lmtp":
-            raise ValueError("LMTP has no login")
+        if self.login is not None and not row.has_login:
+            raise ValueError(f"{self.protocol.upper()} has no login")
         return self
 
 
@@ -230,30 +128,38 @@ Observed = dict[str, Expected] | list[dict[str, Expected]]
 
 
 class NodeExpect(_Strict):
-    """What one node must have received or logged."""
-
-    login: Observed | None = None
-    proxied: Observed | None = None
-    auth: Observed | None = None
-    forward: Observed | None = None
-    id: Observed | None = None
-    xclient: Observed | None = None
-    ttl: Expected | None = None
-    delivery: Observed | None = None
-    client: Observed | None = None
-    recipient: Observed | None = None
-    disconnect: Observed | None = None
-    connect: Observed | None = None
-    drop: Observed | None = None
+    """What one node must have received or logged: one field per expectation key some node kind can show
+    (the registry's categories; `ttl` is a single value, the others fields of events)."""
 
     def entries(self, category: str) -> list[tuple[tuple[str | int, ...], dict[str, Expected]]]:
         """(YAML path prefix, fields) of each mapping given under `category`."""
-        value = getattr(self, category)
+        value = getattr(self, category, None)
         if value is None:
             return []
         if isinstance(value, list):
             return [((category, index), fields) for index, fields in enumerate(value)]
         return [((category,), value)]
+
+    def given(self) -> list[str]:
+        """The categories this expectation sets, in the order of the model."""
+        return [category for category, value in self if value is not None]
+
+
+SCALAR_CATEGORIES = frozenset({"ttl"})
+"""Categories that expect one value, not the fields of events."""
+_expect_models: dict[frozenset[str], type[NodeExpect]] = {}
+
+
+def node_expect_model() -> type[NodeExpect]:
+    """The NodeExpect model with a field per category of the registered kinds (made once per set of kinds)."""
+    categories = registry.categories()
+    if categories not in _expect_models:
+        fields: dict[str, Any] = {
+            category: ((Expected if category in SCALAR_CATEGORIES else Observed) | None, None)
+            for category in sorted(categories)
+        }
+        _expect_models[categories] = create_model("NodeExpect", __base__=NodeExpect, **fields)
+    return _expect_models[categories]
 
 
 class KnownIssue(_Strict):
@@ -273,9 +179,12 @@ class KnownIssue(_Strict):
     @field_validator("servers")
     @classmethod
     def _labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        families = registry.families()
         for label in value:
-            if not re.fullmatch(r"(dovecot|postfix)-\d+(\.\d+)*", label):
-                raise ValueError(f"`{label}` is not a server label such as dovecot-2.3 or postfix-3.10")
+            if not version_label_re().fullmatch(label):
+                example = " or ".join(f"{family}-{registry.of_family(family).releases[0].major}"
+                                      for family in families if registry.of_family(family).releases)
+                raise ValueError(f"`{label}` is not a server label such as {example}")
         return value
 
     @field_validator("match")
@@ -294,11 +203,15 @@ def _versions_are_strings(value: Any) -> Any:
     return value
 
 
-class Servers(_Strict):
-    dovecot: tuple[str, ...] | None = None
-    postfix: tuple[str, ...] | None = None
+def _known_families(value: Any) -> Any:
+    """`servers: {<family>: ["2.3", ...]}` names registered server families only."""
+    for family in value if isinstance(value, dict) else ():
+        if family not in registry.families():
+            raise ValueError(f"unknown server family `{family}` (known: {', '.join(registry.families())})")
+    return value
 
-    _strings = field_validator("dovecot", "postfix", mode="before")(_versions_are_strings)
+
+Versions = Annotated[tuple[str, ...] | None, BeforeValidator(_versions_are_strings)]
 
 
 class Scenario(_Strict):
@@ -307,8 +220,8 @@ class Scenario(_Strict):
     name: str
     file: Path
     description: str = ""
-    servers: Servers = Field(default_factory=Servers)
-    nodes: dict[str, Node]
+    servers: dict[str, Versions] = Field(default_factory=dict)
+    nodes: dict[str, NodeModel]
     clients: tuple[ClientSession, ...]
     expect: dict[str, NodeExpect] = Field(default_factory=dict)
     known_issues: tuple[KnownIssue, ...] = ()
@@ -318,12 +231,19 @@ class Scenario(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
+    _servers = field_validator("servers", mode="before")(_known_families)
+
     def line_of(self, *path: str | int) -> int:
         return self.source.line_of(path)
 
     def families(self) -> list[str]:
-        """The server families this scenario runs: dovecot, postfix or both."""
-        return [family for family in ("dovecot", "postfix") if any(n.kind == family for n in self.nodes.values())]
+        """The server families this scenario runs, in the registry's order."""
+        used = {registry.get(node.kind).family for node in self.nodes.values()}
+        return [family for family in registry.families() if family in used]
+
+    def pins(self) -> dict[str, tuple[str, ...] | None]:
+        """The versions the scenario pins, per family it uses (None: every version of the matrix)."""
+        return {family: self.servers.get(family) for family in self.families()}
 
 
 def load_scenario(file: Path, root: Path | None = None) -> Scenario:
@@ -335,14 +255,67 @@ def load_scenario(file: Path, root: Path | None = None) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{file}:1: a scenario is a mapping with `nodes:`, `clients:` and `expect:`")
     name = _scenario_name(file, root)
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    data = {**data, "nodes": _validated_map(data, "nodes", _node_of, errors),
+            "expect": _validated_map(data, "expect", _expect_of, errors)}
     try:
         scenario = Scenario.model_validate({**data, "name": name, "file": file, "source": source})
     except ValidationError as exc:
-        raise ScenarioError(_describe(exc, source)) from None
+        errors += _errors_of(exc, ())
+    if errors:
+        raise ScenarioError(_describe(errors, source))
     problems = list(_reference_problems(scenario))
     if problems:
         raise ScenarioError("\n".join(f"{file}:{line}: {field}: {msg}" for line, field, msg in problems))
     return scenario
+
+
+def _validated_map(data: dict[str, Any], key: str, validate: Any, errors: list[Any]) -> Any:
+    """Validate each entry of the mapping `data[key]` on its own, so an error's path is the file's path (no
+    union tags) and only the model meant is reported. Entries that fail are left out (their errors kept)."""
+    value = data.get(key, {} if key == "expect" else None)
+    if not isinstance(value, dict):
+        return value
+    validated = {}
+    for name, entry in value.items():
+        try:
+            validated[name] = validate(entry)
+        except ValidationError as exc:
+            errors += _errors_of(exc, (key, name))
+        except _EntryError as exc:
+            errors.append(((key, name, *exc.path), str(exc)))
+    return validated
+
+
+class _EntryError(ValueError):
+    def __init__(self, path: tuple[str | int, ...], message: str):
+        super().__init__(message)
+        self.path = path
+
+
+def _node_of(entry: Any) -> NodeModel:
+    if not isinstance(entry, dict):
+        raise _EntryError((), "a node is a mapping with `kind:`")
+    kind = entry.get("kind")
+    if kind not in registry.names():
+        raise _EntryError(("kind",) if "kind" in entry else (),
+                          f"`kind:` must be one of {', '.join(registry.names())}" + (f", not `{kind}`" if kind else ""))
+    return registry.get(kind).model.model_validate(entry)
+
+
+def _expect_of(entry: Any) -> NodeExpect:
+    return node_expect_model().model_validate(entry)
+
+
+def _errors_of(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    found = []
+    for error in exc.errors():
+        loc = (*prefix, *_source_path(error["loc"]))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+            message = f"unknown field `{loc[-1]}`"
+        found.append((loc, message))
+    return found
 
 
 def _scenario_name(file: Path, root: Path | None) -> str:
@@ -358,13 +331,9 @@ def scenarios_root(file: Path) -> Path:
     return file.resolve().parent
 
 
-def _describe(exc: ValidationError, source: SourceMap) -> str:
+def _describe(errors: list[tuple[tuple[str | int, ...], str]], source: SourceMap) -> str:
     by_path: dict[tuple[str | int, ...], list[str]] = {}
-    for error in exc.errors():
-        loc = _source_path(error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = f"unknown field `{loc[-1]}`"
+    for loc, message in errors:
         by_path.setdefault(loc, [])
         if message not in by_path[loc]:
             by_path[loc].append(message)
@@ -382,15 +351,11 @@ def _field_name(loc: tuple[str | int, ...]) -> str:
 
 
 def _source_path(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    """Drop the parts pydantic adds for unions (the node kind, `str`, `int`, ...) so the path matches the file."""
-    if len(loc) > 2 and loc[0] == "nodes" and loc[2] in ("dovecot", "relay"):
-        loc = loc[:2] + loc[3:]
+    """Drop the parts pydantic adds for unions (`str`, `int`, `dict[str,...]`, ...) so the path matches the file."""
     return tuple(part for part in loc if not (isinstance(part, str) and (part in _UNION_MEMBER_TAGS or "[" in part)))
 
 
 _UNION_MEMBER_TAGS = {"str", "int", "float", "bool"}
-
-
 def _reference_problems(scenario: Scenario) -> Any:
     names = set(scenario.nodes)
     for name, node in scenario.nodes.items():
@@ -402,10 +367,9 @@ def _reference_problems(scenario: Scenario) -> Any:
             yield scenario.line_of("nodes", name, "to"), f"nodes.{name}.to", f"no node named `{node.to}`"
         if node.to == name:
             yield scenario.line_of("nodes", name, "to"), f"nodes.{name}.to", "a node cannot forward to itself"
-        relay_host = getattr(node, "submission_relay_host", None)
-        if relay_host is not None and relay_host not in names:
-            yield (scenario.line_of("nodes", name, "submission_relay_host"), f"nodes.{name}.submission_relay_host",
-                   f"no node named `{relay_host}`")
+        for field, other in node.node_references().items():
+            if other not in names:
+                yield scenario.line_of("nodes", name, field), f"nodes.{name}.{field}", f"no node named `{other}`"
         for index, trusted in enumerate(node.trust):
             base, _, prefix = trusted.partition("/")
             v6 = base.endswith(".v6")
@@ -419,8 +383,9 @@ def _reference_problems(scenario: Scenario) -> Any:
                     f"`{trusted}` is neither a node, `client`, `<node>/<prefix>`, `<node>.v6`, "
                     "nor an address or network"
                 )
-    if not any(node.kind in ("dovecot", "postfix") for node in scenario.nodes.values()):
-        yield scenario.line_of("nodes"), "nodes", "a scenario needs at least one real server (dovecot or postfix)"
+    if not scenario.families():
+        yield scenario.line_of("nodes"), "nodes", (
+            f"a scenario needs at least one real server ({' or '.join(registry.families())})")
     if not scenario.clients:
         yield scenario.line_of("clients"), "clients", "at least one client session is needed"
     for index, session in enumerate(scenario.clients):
@@ -433,8 +398,8 @@ def _reference_problems(scenario: Scenario) -> Any:
         if name not in names:
             yield scenario.line_of("expect", name), f"expect.{name}", f"no node named `{name}`"
             continue
-        for category, value in node_expect:
-            problem = _observable_problem(scenario, scenario.nodes[name], category) if value is not None else None
+        for category in node_expect.given():
+            problem = _observable_problem(scenario, scenario.nodes[name], category)
             if problem:
                 yield scenario.line_of("expect", name, category), f"expect.{name}.{category}", problem
         for path, value in _expected_values(node_expect):
@@ -454,30 +419,10 @@ def _reference_problems(scenario: Scenario) -> Any:
                 yield scenario.line_of("clients", index, "expect", *path), field, problem
 
 
-OBSERVABLE = {
-    ("dovecot", "proxy"): {"proxied", "auth", "forward", "id", "ttl", "xclient", "drop"},
-    ("dovecot", "backend"): {"login", "auth", "forward", "id", "ttl", "xclient", "delivery"},
-    ("postfix", "smtpd"): {"client", "recipient", "disconnect", "connect"},
-    ("relay", "capture"): {"id", "xclient", "ttl", "forward"},
-    ("relay", "pass"): {"id", "xclient", "ttl", "forward"},
-    ("relay", "mutate"): {"id", "xclient", "ttl", "forward"},
-    ("relay", "inject"): set(),
-}
-ONLY_DOVECOT_23 = {"id", "ttl"}
-
-
-def _observable_problem(scenario: Scenario, node: DovecotNode | PostfixNode | RelayNode, category: str) -> str | None:
+def _observable_problem(scenario: Scenario, node: NodeModel, category: str) -> str | None:
     """Why this node cannot show this kind of observation, or None."""
-    variant = node.role if isinstance(node, DovecotNode) else node.mode if isinstance(node, RelayNode) else "smtpd"
-    allowed = OBSERVABLE[(node.kind, variant)]
-    if category not in allowed:
-        return (f"a {node.kind} {variant} cannot show `{category}`; it shows: "
-                f"{', '.join(sorted(allowed)) or 'nothing (expect things of the next hop instead)'}")
-    pinned = scenario.servers.dovecot
-    if isinstance(node, DovecotNode) and category in ONLY_DOVECOT_23 and (pinned is None or set(pinned) - {"2.3"}):
-        return ("only Dovecot 2.3 logs the ID it received (imap_id_log; 2.4 logs no x-* keys): "
-                f"pin `servers: {{dovecot: [\"2.3\"]}}`, or expect `{category}` at a capture relay behind this node")
-    return None
+    kind = registry.get(node.kind)
+    return kind.observable_problem(node, category, scenario.servers.get(kind.family) if kind.family else None)
 
 
 def _expected_values(model: BaseModel) -> Any:
@@ -485,7 +430,7 @@ def _expected_values(model: BaseModel) -> Any:
     for category, value in model:
         if value is None:
             continue
-        if isinstance(model, NodeExpect) and category != "ttl":
+        if isinstance(model, NodeExpect) and category not in SCALAR_CATEGORIES:
             for prefix, fields in model.entries(category):
                 for field, expected in fields.items():
                     yield (*prefix, field), expected

@@ -4,36 +4,33 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.check.matchers import Context
-from harness.load.scenario import CLIENT, DovecotNode, Node, RelayNode, Scenario
+from harness.kinds import registry
+from harness.kinds.base import NodeModel
+from harness.load.scenario import CLIENT, Scenario
 
 FIRST_NODE_HOST = 10
-PROTOCOL_PORTS = {"imap": 143, "pop3": 110, "submission": 587, "lmtp": 24, "smtp": 25}
 
 
 @dataclass(frozen=True)
 class NodePlan:
     name: str
-    spec: Node
+    spec: NodeModel
     address: str
     upstream: str | None
     trusted_networks: tuple[str, ...]
     address6: str | None = None
-    relay_host: str | None = None
-    """Dovecot backends: the address of submission_relay_host."""
+    references: Mapping[str, str] = field(default_factory=dict)
+    """The addresses of the other nodes the node's settings name (its `node_references()`), by field."""
 
     @property
     def kind(self) -> str:
         return self.spec.kind
 
     def describe(self) -> str:
-        if isinstance(self.spec, DovecotNode):
-            return f"dovecot {self.spec.role}"
-        if isinstance(self.spec, RelayNode):
-            return f"relay {self.spec.mode} {self.spec.protocol}"
-        return "postfix"
+        return registry.get(self.spec.kind).describe(self.spec)
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ def plan(scenario: Scenario, versions: Mapping[str, str], subnet: str, subnet6: 
             address=addresses[name],
             upstream=addresses[spec.to] if spec.to else None,
             trusted_networks=tuple(net for entry in spec.trust for net in _networks_of(entry, known, known6)),
-            relay_host=addresses[spec.submission_relay_host] if getattr(spec, "submission_relay_host", None) else None,
+            references={field: addresses[other] for field, other in spec.node_references().items()},
             address6=addresses6.get(name),
         )
         for name, spec in scenario.nodes.items()
@@ -104,8 +101,8 @@ def forward_names(scenario: Scenario) -> tuple[str, ...]:
     """Names of forwarded fields the scenario sends or expects, so servers can be told to log them."""
     names: list[str] = []
     for spec in scenario.nodes.values():
-        if isinstance(spec, RelayNode):
-            names += _forward_keys(spec.id) + _xclient_forward_keys(spec.xclient) + list(spec.rcpt_forward)
+        for _protocol, sent in spec.sends():
+            names += _forward_keys(sent) + _xclient_forward_keys(sent)
     for session in scenario.clients:
         names += _forward_keys(session.id or {}) + _xclient_forward_keys(session.xclient or {})
         names += list(session.mail.forward) if session.mail else []

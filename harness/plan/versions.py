@@ -1,12 +1,12 @@
-"""The built-in server matrix (which Debian suite gives which server version) and its combinations."""
+"""The server matrix (each server kind's releases: which Debian suite gives which version), its combinations,
+and the selection of the combinations a scenario runs on."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-FAMILIES = ("dovecot", "postfix")
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,11 @@ class ServerRelease:
         return f"{self.family}-{self.version.split()[0].split('-')[0] if self.version else self.major}"
 
 
-RELEASES: dict[str, tuple[ServerRelease, ...]] = {
-    "dovecot": (ServerRelease("dovecot", "2.3", "bookworm"), ServerRelease("dovecot", "2.4", "trixie")),
-    "postfix": (ServerRelease("postfix", "3.7", "bookworm"), ServerRelease("postfix", "3.10", "trixie")),
-}
-DOVECOT_RELEASES = RELEASES["dovecot"]
-RELAY_SUITE = "bookworm"
+def matrix() -> dict[str, tuple[ServerRelease, ...]]:
+    """family -> its built-in releases, from the registered server kinds."""
+    from harness.kinds.registry import server_kinds
+
+    return {kind.family: kind.releases for kind in server_kinds() if kind.family}
 
 
 @dataclass(frozen=True)
@@ -55,11 +54,13 @@ def combinations(
 ) -> list[Combination]:
     """Every combination of the families' releases, cut by the scenario's pins and the command line.
     A family given a user's image (`images`) runs that image only."""
+    releases_of = matrix()
     choices = []
-    for family in (f for f in FAMILIES if f in set(families)):
-        matrix = (images[family],) if images and family in images else RELEASES[family]
-        releases = [r for r in matrix if pins.get(family) is None or r.major in (pins[family] or ())]
-        releases = [r for r in releases if not wanted.get(family) or r.major in wanted[family]]
+    used = set(families)
+    for family in (f for f in releases_of if f in used):
+        releases = (images[family],) if images and family in images else releases_of[family]
+        releases = tuple(r for r in releases if pins.get(family) is None or r.major in (pins[family] or ()))
+        releases = tuple(r for r in releases if not wanted.get(family) or r.major in wanted[family])
         choices.append(releases)
     return [Combination(tuple(combo)) for combo in itertools.product(*choices)]
 
@@ -67,3 +68,10 @@ def combinations(
 def major_of(version: str) -> str:
     """`2.4.1-4 (7d8c0e5759)` -> `2.4`; `3.10.13` -> `3.10`."""
     return ".".join(version.split()[0].split("-")[0].split(".")[:2])
+
+
+def selected_combinations(scenario: Any, wanted: Mapping[str, Sequence[str]],
+                          images: Mapping[str, ServerRelease] | None = None) -> list[Combination]:
+    """The server combinations a scenario runs on: the matrix of the server families it uses (or the user's
+    images), cut by the scenario's pins and by --<family>."""
+    return combinations(scenario.families(), scenario.pins(), wanted, images)

@@ -400,3 +400,52 @@ class CommandFramer:
     def _check_size(self, size: int) -> None:
         if size > self.max_command_bytes:
             raise ImapFramingError(f"command of {size} bytes exceeds the limit of {self.max_command_bytes}")
+
+
+# --- Responses ----------------------------------------------------------------------
+
+UNTAGGED = "*"
+
+
+@dataclass(frozen=True)
+class Response:
+    """A server response line split at its first two spaces: tag (``*`` when untagged), status word, text.
+
+    ``line`` is the whole line as received. Nothing is upper-cased: a client records what the server sent.
+    """
+
+    tag: str
+    status: str
+    text: str
+    line: str
+
+    @property
+    def untagged(self) -> bool:
+        return self.tag == UNTAGGED
+
+    @property
+    def after_tag(self) -> str:
+        """The line without its tag and the space after it: ``OK [CAPABILITY ...] Logged in``."""
+        return self.line[len(self.tag) + 1 :]
+
+    def completes(self, tag: str) -> bool:
+        """Whether this is the tagged reply to the command tagged ``tag`` (a tag alone on a line is not)."""
+        return self.tag == tag and len(self.line) > len(tag)
+
+    @property
+    def is_bye(self) -> bool:
+        """``* BYE text``: the server is about to close the connection."""
+        return self.untagged and self.status == "BYE"
+
+
+def parse_response_line(line: str) -> Response:
+    """Split a response line (without CRLF) into tag, status and text; never raises, any line splits."""
+    tag, _, rest = line.partition(" ")
+    status, _, text = rest.partition(" ")
+    return Response(tag, status, text, line)
+
+
+def greeting_status(line: str) -> str:
+    """The status word of a greeting (``* OK ...`` -> ``OK``, ``* BYE ...`` -> ``BYE``); a line without a space
+    is its own status."""
+    return parse_response_line(line).status if " " in line else line

@@ -7,6 +7,7 @@ Pure code: no sockets, no I/O. Commands are ``VERB args`` lines, parsed with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 OK = "+OK"
 ERR = "-ERR"
@@ -32,3 +33,21 @@ def xoip_as_xclient(args: str) -> str:
 def format_multiline(status: str, lines: Sequence[str]) -> list[str]:
     """A status line, the dot-stuffed body lines and the terminating ``.``."""
     return [status, *("." + line if line.startswith(".") else line for line in lines), "."]
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    """A status line split at its first space: the status word (``+OK``, ``-ERR``) and the text after it."""
+
+    status: str
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return is_ok(self.status)
+
+
+def parse_status_line(line: str) -> StatusLine:
+    """Split a status line (without CRLF); never raises: whatever precedes the first space is the status."""
+    status, _, text = line.partition(" ")
+    return StatusLine(status, text)

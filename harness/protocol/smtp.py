@@ -359,3 +359,66 @@ class RcptParamAdder:
         if self._on_rewrite is not None:
             self._on_rewrite(text, rewritten)
         return encode(rewritten) + raw[len(strip_eol(raw)) :]
+
+
+# --- replies as a client reads them -------------------------------------------------------
+
+LHLO = "LHLO"
+
+
+def reply_continues(line: str) -> bool:
+    """Whether a reply line announces another line (``250-...``); a line that is no reply line ends the reply."""
+    try:
+        return not parse_reply_line(line).last
+    except SmtpParseError:
+        return False
+
+
+def reply_status(lines: Sequence[str]) -> str:
+    """The code of a reply (its last line's) as text; for a line that is no reply line, its first three
+    characters, which is what a client can show of it."""
+    try:
+        return str(reply_code(lines))
+    except SmtpParseError:
+        return lines[-1][:3]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A whole reply as a client received it."""
+
+    lines: tuple[str, ...]
+
+    @property
+    def last(self) -> str:
+        return self.lines[-1]
+
+    @property
+    def status(self) -> str:
+        return reply_status(self.lines)
+
+    @property
+    def positive(self) -> bool:
+        """2yz: the command completed."""
+        return self.status.startswith("2")
+
+    @property
+    def intermediate(self) -> bool:
+        """3yz: go on (``354`` after DATA)."""
+        return self.status.startswith("3")
+
+
+def advertised_xclient(lines: Sequence[str]) -> str | None:
+    """The attributes an EHLO/LHLO reply lists after ``XCLIENT``, space-separated as sent (case kept); ``""``
+    when it lists none; None without an XCLIENT line or when the reply is no 250 reply."""
+    try:
+        params = parse_ehlo_reply(lines).params("XCLIENT")
+    except SmtpParseError:
+        return None
+    return None if params is None else " ".join(params)
+
+
+def data_reply_count(hello: str, accepted: int) -> int:
+    """How many replies follow the end of DATA: LMTP (``LHLO``) answers once per accepted recipient
+    (RFC 2033 4.2), SMTP once."""
+    return accepted if hello.upper() == LHLO else 1

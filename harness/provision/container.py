@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import socket
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 import docker
 from docker.models.networks import Network
 from testcontainers.core.container import DockerContainer
 
+from harness.provision.spec import ContainerSpec
+
 
 class NodeStartError(RuntimeError):
     """A node did not become ready; the message carries its log tail."""
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    name: str
-    image: str
-    address: str
-    command: Sequence[str]
-    env: Mapping[str, str]
-    files: Mapping[str, bytes]
-    labels: Mapping[str, str]
-    address6: str | None = None
-    as_root: bool = False
-    """Servers run as root with the image's entrypoint reset, so a user's image (rootless, with an entrypoint
-    script) runs the harness's own config the same way the built-in images do."""
 
 
 class NodeContainer:
@@ -86,30 +69,3 @@ class NodeContainer:
         if wrapped is not None:
             with contextlib.suppress(docker.errors.NotFound):
                 wrapped.remove(force=True)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    """Poll `condition` until it holds or `timeout` seconds pass. Returns whether it held."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-
-
-def read_greeting(address: str, port: int, timeout: float = 2.0) -> str | None:
-    """Connect and read one line, or None when nothing answers yet."""
-    try:
-        with socket.create_connection((address, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            data = b""
-            while not data.endswith(b"\n") and len(data) < 4096:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError:
-        return None
-    return data.decode(errors="replace").strip() or None

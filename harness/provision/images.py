@@ -15,10 +15,12 @@ import docker
 import docker.errors
 from filelock import FileLock
 
+from harness.kinds.base import ImageRecipe, NodeImage
+from harness.kinds.registry import get as kind_named
+from harness.kinds.registry import of_family
+from harness.plan.versions import ServerRelease, major_of
 from harness.provision.labels import ownership_labels
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-FIXTURES = ROOT / "harness" / "kinds"
 MIRROR = os.environ.get("MAILHOPS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PULL_TIMEOUT_S = 60
 BUILD_TIMEOUT_S = 900
@@ -48,26 +50,16 @@ def base_image(client: docker.DockerClient, suite: str) -> str:
     return tag
 
 
-def server_image(client: docker.DockerClient, kind: str, suite: str) -> str:
-    """`mailhops/<kind>:<suite>-<hash>`: the Dockerfile under fixtures/<kind>/ on the suite's base image."""
-    base = base_image(client, suite)
-    context = _context_files(kind)
+def build(client: docker.DockerClient, recipe: ImageRecipe) -> str:
+    """`mailhops/<name>:<suite>-<hash>`: the recipe's Dockerfile on the suite's base image, built if missing."""
+    base = base_image(client, recipe.suite)
     digest = hashlib.sha256(client.images.get(base).id.encode())
-    for name, data in sorted(context.items()):
+    for name, data in sorted(recipe.files.items()):
         digest.update(name.encode() + b"\0" + data + b"\0")
-    tag = f"mailhops/{kind}:{suite}-{digest.hexdigest()[:12]}"
+    tag = f"mailhops/{recipe.name}:{recipe.suite}-{digest.hexdigest()[:12]}"
     if not _exists(client, tag):
-        _build(client, context, base, tag)
+        _build(client, dict(recipe.files), base, tag)
     return tag
-
-
-def _context_files(kind: str) -> dict[str, bytes]:
-    files = {"Dockerfile": (FIXTURES / kind / "Dockerfile").read_bytes()}
-    if kind == "relay":
-        for path in [ROOT / "harness" / "__init__.py", *sorted((ROOT / "harness" / "protocol").rglob("*.py")),
-                     *sorted((ROOT / "harness" / "relay").rglob("*.py"))]:
-            files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
-    return files
 
 
 def _build(client: docker.DockerClient, files: dict[str, bytes], base: str, tag: str) -> None:
@@ -142,3 +134,32 @@ def read_version(client: docker.DockerClient, image: str, command: list[str], us
     return output.splitlines()[0]
 
 
+class ImageSet:
+    """The images of this process's nodes, made on first use under the cross-process build lock: one per server
+    release, one per kind of the harness's own (relay, ...)."""
+
+    def __init__(self, client: docker.DockerClient):
+        self.client = client
+        self._servers: dict[ServerRelease, NodeImage] = {}
+        self._own: dict[str, NodeImage] = {}
+
+    def server(self, release: ServerRelease) -> NodeImage:
+        if release not in self._servers:
+            kind = of_family(release.family)
+            if release.image is not None:
+                tag = release.image
+            else:
+                with lock():
+                    tag = build(self.client, kind.recipe(release))
+            version = read_version(self.client, tag, list(kind.version_command))
+            if major_of(version) != release.major:
+                raise ImageError(f"{tag} has {release.family} {version}, expected {release.major}")
+            self._servers[release] = NodeImage(tag, release, version)
+        return self._servers[release]
+
+    def own(self, kind_name: str) -> NodeImage:
+        """The image of a kind without versions."""
+        if kind_name not in self._own:
+            with lock():
+                self._own[kind_name] = NodeImage(build(self.client, kind_named(kind_name).recipe(None)))
+        return self._own[kind_name]

@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
 
 from harness.protocol.imap import IdField, format_id_args
+from harness.protocol.table import NAMES, PROTOCOLS, ROWS, ProtocolRow
 from harness.protocol.xclient import (
-    DOVECOT24_LMTP_ADVERTISED,
-    DOVECOT24_SUBMISSION_ADVERTISED,
     Attribute,
+    Flavour,
     ForwardError,
     ForwardField,
     XclientError,
     encode_forward,
-    flavour_for,
     format_xclient,
 )
 
-MODES = ("inject", "capture", "pass", "mutate")
-ACCEPT = ("refuse", "login")
+Mode = Literal["inject", "capture", "pass", "mutate"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+Accept = Literal["refuse", "login"]
+ACCEPT: tuple[Accept, ...] = get_args(Accept)
 DEFAULT_TIMEOUT = 30.0
-XCLIENT_PROTOCOLS = ("pop3", "submission", "lmtp")
-DEFAULT_ADVERTISE: dict[str, tuple[str, ...]] = {
-    # POP3 advertises no list: only whether the greeting says [XCLIENT] (non-empty).
-    "pop3": ("ADDR", "PORT", "SESSION", "TTL", "CLIENT-TRANSPORT", "DESTNAME", "FORWARD"),
-    "submission": DOVECOT24_SUBMISSION_ADVERTISED,
-    "lmtp": DOVECOT24_LMTP_ADVERTISED,
-}
+SetValue = str | int | None | list[list[str]]
+"""A ``mutate.set`` value as written: text, a number, None (NIL, IMAP only), or FORWARD's [key, value] pairs."""
 _KEYS = frozenset(
     {"name", "protocol", "mode", "listen", "upstream", "id", "timeout"}
     | {"xclient", "rcpt_forward", "advertise", "accept", "xrcptforward", "mutate"}
@@ -41,14 +37,29 @@ _MODE_KEYS = {
     "mutate": ("upstream", "mutate"),
 }
 _MUTATE_KEYS = ("drop", "drop_forward", "ttl_delta", "set")
-_PROTOCOLS_OF = {
-    "id": ("imap",),
-    "xclient": XCLIENT_PROTOCOLS,
-    "rcpt_forward": ("lmtp",),
-    "advertise": XCLIENT_PROTOCOLS,
-    "accept": XCLIENT_PROTOCOLS,
-    "xrcptforward": ("lmtp",),
+
+
+def _forwards_with_id(row: ProtocolRow) -> bool:
+    return row.forwards_with == "id"
+
+
+def _forwards_with_xclient(row: ProtocolRow) -> bool:
+    return row.forwards_with == "xclient"
+
+
+def _has_rcpt_forward(row: ProtocolRow) -> bool:
+    return row.rcpt_forward
+
+
+_PROTOCOLS_OF: dict[str, Callable[[ProtocolRow], bool]] = {
+    "id": _forwards_with_id,
+    "xclient": _forwards_with_xclient,
+    "rcpt_forward": _has_rcpt_forward,
+    "advertise": _forwards_with_xclient,
+    "accept": _forwards_with_xclient,
+    "xrcptforward": _has_rcpt_forward,
 }
+"""The keys only some protocols take: which, by their table row."""
 
 
 class ConfigError(ValueError):
@@ -67,16 +78,41 @@ class Endpoint:
 class Mutation:
     """mutate: how the hop damages the forwarding command on its way upstream.
 
-    Names compare case-insensitively. IMAP: ID keys (``drop_forward`` names the
-    ``x-forward-<name>`` keys); the others: XCLIENT attributes, FORWARD fields and
-    (LMTP) the fields of ``RCPT ... XRCPTFORWARD=``.
+    The field names are those of the JSON config and of a scenario's ``mutate:``, so the scenario
+    model validates straight into this class. Names compare case-insensitively. IMAP: ID keys; the
+    others: XCLIENT attributes, FORWARD fields and (LMTP) the fields of ``RCPT ... XRCPTFORWARD=``.
     """
 
     drop: tuple[str, ...] = ()
+    """Keys (IMAP) or XCLIENT attributes removed from the forwarding command."""
     drop_forward: tuple[str, ...] = ()
+    """Forwarded fields removed: IMAP ``x-forward-<name>`` keys, else the fields of FORWARD (and XRCPTFORWARD)."""
     ttl_delta: int = 0
-    set_fields: tuple[IdField, ...] = ()
-    """Replaced or appended, values unencoded (FORWARD given as base64); None (NIL) only for IMAP."""
+    """Added to the TTL passed on (``x-proxy-ttl``, ``TTL=``)."""
+    set: dict[str, SetValue] = field(default_factory=dict)
+    """Keys or attributes replaced or appended, values as written: FORWARD may be a list of [key, value] pairs,
+    None means NIL (IMAP only), a number is its decimal text. The JSON config writes numbers as text."""
+
+    def set_fields(self, protocol: str) -> tuple[IdField, ...]:
+        """``set`` as the rewriters of ``protocol`` take it: (name, value) pairs, FORWARD encoded as base64,
+        None only for ID. ConfigError says which value the protocol cannot send."""
+        row = _row(protocol)
+        if _forwards_with_id(row):
+            return _id_fields([[key, _as_text(value)] for key, value in self.set.items()], "mutate.set")
+        return _set_attributes(self.set, _flavour(row))
+
+    def to_config(self) -> dict[str, object]:
+        """The ``mutate`` object of the JSON config (what :func:`parse_config` reads back): defaults left out."""
+        config: dict[str, object] = {}
+        if self.drop:
+            config["drop"] = list(self.drop)
+        if self.drop_forward:
+            config["drop_forward"] = list(self.drop_forward)
+        if self.ttl_delta:
+            config["ttl_delta"] = self.ttl_delta
+        if self.set:
+            config["set"] = {name: _as_text(value) for name, value in self.set.items()}
+        return config
 
 
 @dataclass(frozen=True)
@@ -91,9 +127,9 @@ class RelayConfig:
     id: tuple[IdField, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
     xclient: tuple[Attribute, ...] = ()
-    """inject (pop3, submission, lmtp): XCLIENT attributes with unencoded values, in order."""
+    """inject (the XCLIENT protocols): XCLIENT attributes with unencoded values, in order."""
     rcpt_forward: tuple[ForwardField, ...] = ()
-    """inject (lmtp): fields added as ``XRCPTFORWARD=`` to every RCPT the client sends."""
+    """inject (``rcpt_forward`` protocols: LMTP): fields added as ``XRCPTFORWARD=`` to every RCPT the client sends."""
     advertise: tuple[str, ...] = ()
     """capture: the XCLIENT attributes offered (pop3: non-empty means ``+OK [XCLIENT]``)."""
     accept: str = "refuse"
@@ -103,8 +139,13 @@ class RelayConfig:
     mutate: Mutation | None = None
     """mutate: what to change in the forwarding commands passing upstream."""
 
+    @property
+    def row(self) -> ProtocolRow:
+        """The protocol table's row of ``protocol``."""
+        return PROTOCOLS[self.protocol]
 
-def load_config(text: str, protocols: Collection[str]) -> RelayConfig:
+
+def load_config(text: str, protocols: Collection[str] = NAMES) -> RelayConfig:
     """Parse and validate a JSON config; ``protocols`` are the ones this relay speaks."""
     try:
         raw = json.loads(text)
@@ -113,7 +154,7 @@ def load_config(text: str, protocols: Collection[str]) -> RelayConfig:
     return parse_config(raw, protocols)
 
 
-def parse_config(raw: object, protocols: Collection[str]) -> RelayConfig:
+def parse_config(raw: object, protocols: Collection[str] = NAMES) -> RelayConfig:
     """Validate an already-decoded config object."""
     if not isinstance(raw, dict):
         raise ConfigError("config must be a JSON object")
@@ -121,47 +162,55 @@ def parse_config(raw: object, protocols: Collection[str]) -> RelayConfig:
     if unknown:
         raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
     protocol = _choice(raw, "protocol", sorted(protocols))
+    row = _row(protocol)
     mode = _choice(raw, "mode", MODES)
-    _reject_misplaced(raw, protocol, mode)
+    _reject_misplaced(raw, row, mode)
     return RelayConfig(
         name=_name(raw.get("name")),
         protocol=protocol,
         mode=mode,
         listen=_endpoint(raw.get("listen"), "listen", allow_zero=True),
         timeout=_timeout(raw.get("timeout", DEFAULT_TIMEOUT)),
-        **_MODE_FIELDS[mode](raw, protocol),
+        **_MODE_FIELDS[mode](raw, row),
     )
 
 
-def _inject_fields(raw: dict[str, Any], protocol: str) -> dict[str, Any]:
+def _row(protocol: str) -> ProtocolRow:
+    try:
+        return PROTOCOLS[protocol]
+    except KeyError:
+        raise ConfigError(f"protocol must be one of {', '.join(NAMES)}, not {protocol!r}") from None
+
+
+def _inject_fields(raw: dict[str, Any], row: ProtocolRow) -> dict[str, Any]:
     fields: dict[str, Any] = {"upstream": _upstream(raw, "inject")}
-    if protocol == "imap":
+    if _forwards_with_id(row):
         fields["id"] = _id_fields(raw.get("id", []))
-    if protocol in XCLIENT_PROTOCOLS:
-        fields["xclient"] = _xclient(raw.get("xclient"), protocol)
+    if _forwards_with_xclient(row):
+        fields["xclient"] = _xclient(raw.get("xclient"), _flavour(row))
     if "rcpt_forward" in raw:
         fields["rcpt_forward"] = _forward_fields(raw["rcpt_forward"], "rcpt_forward")
     return fields
 
 
-def _capture_fields(raw: dict[str, Any], protocol: str) -> dict[str, Any]:
-    if protocol not in XCLIENT_PROTOCOLS:
+def _capture_fields(raw: dict[str, Any], row: ProtocolRow) -> dict[str, Any]:
+    if not _forwards_with_xclient(row):
         return {}
     return {
-        "advertise": _advertise(raw.get("advertise", list(DEFAULT_ADVERTISE[protocol]))),
+        "advertise": _advertise(raw.get("advertise", list(row.capture_advertise))),
         "accept": _choice(raw, "accept", ACCEPT) if "accept" in raw else "refuse",
         "xrcptforward": _bool(raw.get("xrcptforward", True), "xrcptforward"),
     }
 
 
-def _pass_fields(raw: dict[str, Any], _protocol: str) -> dict[str, Any]:
+def _pass_fields(raw: dict[str, Any], _protocol: ProtocolRow) -> dict[str, Any]:
     return {"upstream": _upstream(raw, "pass")}
 
 
-def _mutate_fields(raw: dict[str, Any], protocol: str) -> dict[str, Any]:
+def _mutate_fields(raw: dict[str, Any], row: ProtocolRow) -> dict[str, Any]:
     if "mutate" not in raw:
         raise ConfigError("mutate is required in mutate mode")
-    return {"upstream": _upstream(raw, "mutate"), "mutate": _mutation(raw["mutate"], protocol)}
+    return {"upstream": _upstream(raw, "mutate"), "mutate": _mutation(raw["mutate"], row)}
 
 
 _MODE_FIELDS = {"inject": _inject_fields, "capture": _capture_fields, "pass": _pass_fields, "mutate": _mutate_fields}
@@ -186,14 +235,21 @@ def _choice(raw: dict[str, Any], key: str, allowed: Collection[str]) -> str:
     return str(value)
 
 
-def _reject_misplaced(raw: dict[str, Any], protocol: str, mode: str) -> None:
+def _reject_misplaced(raw: dict[str, Any], row: ProtocolRow, mode: str) -> None:
     for key in sorted(raw):
         modes = [each for each, keys in _MODE_KEYS.items() if key in keys]
         if modes and mode not in modes:
             raise ConfigError(f"{key} is only valid in {_either(modes)} mode, not {mode}")
-    for key, allowed in _PROTOCOLS_OF.items():
-        if key in raw and protocol not in allowed:
-            raise ConfigError(f"{key} is only valid for protocol {' or '.join(allowed)}, not {protocol}")
+    for key, takes in _PROTOCOLS_OF.items():
+        if key in raw and not takes(row):
+            allowed = [each.name for each in ROWS if takes(each)]
+            raise ConfigError(f"{key} is only valid for protocol {' or '.join(allowed)}, not {row.name}")
+
+
+def _flavour(row: ProtocolRow) -> Flavour:
+    if row.xclient_flavour is None:
+        raise ConfigError(f"protocol {row.name} does not forward with XCLIENT")
+    return row.xclient_flavour
 
 
 def _endpoint(value: object, key: str, *, allow_zero: bool) -> Endpoint:
@@ -230,13 +286,13 @@ def _id_field(item: object, where: str) -> IdField:
     return (key, value)
 
 
-def _xclient(value: object, protocol: str) -> tuple[Attribute, ...]:
+def _xclient(value: object, flavour: Flavour) -> tuple[Attribute, ...]:
     hint = 'xclient must be a non-empty list of [NAME, value] pairs (FORWARD may give [[key, value], ...])'
     if not isinstance(value, list) or not value:
         raise ConfigError(hint)
     attributes = tuple(_xclient_attribute(item, index) for index, item in enumerate(value))
     try:
-        format_xclient(attributes, flavour_for(protocol))
+        format_xclient(attributes, flavour)
     except XclientError as err:
         raise ConfigError(f"xclient: {err}") from None
     return attributes
@@ -269,7 +325,7 @@ def _forward_fields(value: object, key: str) -> tuple[ForwardField, ...]:
     return fields
 
 
-def _mutation(value: object, protocol: str) -> Mutation:
+def _mutation(value: object, row: ProtocolRow) -> Mutation:
     if not isinstance(value, dict) or not value:
         raise ConfigError(f"mutate must be an object with any of {', '.join(_MUTATE_KEYS)}")
     unknown = sorted(set(value) - set(_MUTATE_KEYS))
@@ -278,12 +334,14 @@ def _mutation(value: object, protocol: str) -> Mutation:
     ttl_delta = value.get("ttl_delta", 0)
     if isinstance(ttl_delta, bool) or not isinstance(ttl_delta, int):
         raise ConfigError(f"mutate.ttl_delta must be an integer, not {ttl_delta!r}")
-    return Mutation(
+    mutation = Mutation(
         drop=_names(value.get("drop", []), "mutate.drop"),
         drop_forward=_names(value.get("drop_forward", []), "mutate.drop_forward"),
         ttl_delta=ttl_delta,
-        set_fields=_set_fields(value.get("set", {}), protocol),
+        set=_set_values(value.get("set", {})),
     )
+    mutation.set_fields(row.name)  # refuses at start what the rewriter could not send
+    return mutation
 
 
 def _names(value: object, key: str) -> tuple[str, ...]:
@@ -292,15 +350,26 @@ def _names(value: object, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _set_fields(value: object, protocol: str) -> tuple[IdField, ...]:
+def _set_values(value: object) -> dict[str, SetValue]:
+    """``mutate.set`` of the JSON config, whose values are text, null or lists, never numbers."""
     if not isinstance(value, dict):
         raise ConfigError("mutate.set must be an object of names and values")
-    if protocol not in XCLIENT_PROTOCOLS:
-        return _id_fields([[key, item] for key, item in value.items()], "mutate.set")
-    attributes = tuple(_set_attribute(name, item) for name, item in value.items())
+    for name, item in value.items():
+        if isinstance(item, (int, float)):  # bool is an int too
+            raise ConfigError(f"mutate.set {name} value must be a string, not {item!r}")
+    return dict(value)
+
+
+def _as_text(value: object) -> object:
+    """A number as its decimal text; anything else as it is."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _set_attributes(values: dict[str, SetValue], flavour: Flavour) -> tuple[Attribute, ...]:
+    attributes = tuple(_set_attribute(name, _as_text(item)) for name, item in values.items())
     try:
         for attribute in attributes:
-            format_xclient([attribute], flavour_for(protocol))
+            format_xclient([attribute], flavour)
     except XclientError as err:
         raise ConfigError(f"mutate.set: {err}") from None
     return attributes

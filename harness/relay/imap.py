@@ -16,11 +16,14 @@ from harness.protocol.imap import (
     parse_command,
     parse_id_args,
 )
+from harness.relay.mutate import IdRewriter
 from harness.relay.net import RelayError, send_line
 from harness.relay.reader import FramedReader
 from harness.relay.received import Received
+from harness.relay.scan import ImapScanner
 from harness.relay.server import Handler, Session
 from harness.relay.upstream import run_inject
+from harness.relay.wires import Wire, sasl_responses
 
 CAPABILITIES = "IMAP4rev1 ID LITERAL+ AUTH=PLAIN"
 CAPTURE_GREETING = f"* OK [CAPABILITY {CAPABILITIES}] mailhops capture ready"
@@ -155,3 +158,10 @@ def _read_tagged_reply(reader: ImapReader, tag: str) -> list[str]:
 
 
 HANDLERS: dict[str, Handler] = {"capture": capture, "inject": inject}
+WIRE = Wire(
+    describe=describe,
+    refusal=UPSTREAM_UNAVAILABLE,
+    scanner=ImapScanner,
+    answers={"AUTHENTICATE": sasl_responses, "IDLE": lambda _args: 1},
+    rewriter=IdRewriter,
+)

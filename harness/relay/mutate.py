@@ -21,8 +21,9 @@ from harness.protocol.imap import (
     rewrite_id_fields,
 )
 from harness.protocol.imap import parse_command as parse_imap_command
+from harness.protocol.table import ProtocolRow
 from harness.protocol.wire import decode, encode, strip_eol
-from harness.protocol.xclient import Attribute, flavour_for, rewrite_rcpt_forward, rewrite_xclient
+from harness.protocol.xclient import Attribute, rewrite_rcpt_forward, rewrite_xclient
 from harness.relay.config import Mutation
 from harness.relay.net import RelayError
 from harness.relay.scan import LINE, Segment
@@ -43,15 +44,16 @@ class Rewriter(Protocol):
     def flush(self) -> bytes: ...
 
 
-def rewriter_for(session: Session) -> Rewriter:
-    """The rewriter for this session's protocol and mutation."""
+RewriterFactory = Callable[[ProtocolRow, Mutation, Report], Rewriter]
+"""Makes the rewriter of one wire family (``IdRewriter``, ``LineRewriter``) for a protocol and a mutation."""
+
+
+def rewriter_for(session: Session, make: RewriterFactory) -> Rewriter:
+    """The rewriter ``make`` gives for this session's protocol and mutation."""
     mutation = session.config.mutate
     if mutation is None:
         raise RelayError("mutate mode without a mutation")
-    report = functools.partial(_report, session)
-    if session.config.protocol == "imap":
-        return IdRewriter(mutation, report)
-    return LineRewriter(session.config.protocol, mutation, report)
+    return make(session.config.row, mutation, functools.partial(_report, session))
 
 
 def _report(session: Session, original: str, line: str, error: str | None = None) -> None:
@@ -71,19 +73,21 @@ def _with_line_ending(line: str, raw: bytes) -> bytes:
 class LineRewriter:
     """POP3, SMTP, LMTP: one command a line, so each line is rewritten on its own."""
 
-    def __init__(self, protocol: str, mutation: Mutation, report: Report) -> None:
+    def __init__(self, row: ProtocolRow, mutation: Mutation, report: Report) -> None:
+        if row.xclient_flavour is None:
+            raise RelayError(f"protocol {row.name} has no XCLIENT to rewrite")
         self._report = report
         self._rewrites: dict[str, Callable[[str], str]] = {
             "XCLIENT": functools.partial(
                 rewrite_xclient,
-                flavour=flavour_for(protocol),
+                flavour=row.xclient_flavour,
                 drop=mutation.drop,
                 drop_forward=mutation.drop_forward,
                 ttl_delta=mutation.ttl_delta,
-                set_attributes=_attributes(mutation.set_fields),
+                set_attributes=_attributes(mutation.set_fields(row.name)),
             )
         }
-        if protocol == "lmtp" and mutation.drop_forward:
+        if row.rcpt_forward and mutation.drop_forward:
             self._rewrites["RCPT"] = functools.partial(rewrite_rcpt_forward, drop_forward=mutation.drop_forward)
 
     def take(self, segment: Segment) -> bytes:
@@ -117,13 +121,13 @@ class IdRewriter:
     (and one too long to hold) passes unchanged, with an error in its ``mutated`` event.
     """
 
-    def __init__(self, mutation: Mutation, report: Report) -> None:
+    def __init__(self, row: ProtocolRow, mutation: Mutation, report: Report) -> None:
         self._change = functools.partial(
             rewrite_id_fields,
             drop=mutation.drop,
             drop_forward=mutation.drop_forward,
             ttl_delta=mutation.ttl_delta,
-            set_fields=mutation.set_fields,
+            set_fields=mutation.set_fields(row.name),
         )
         self._report = report
         self._seen_id = False

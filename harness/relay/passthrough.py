@@ -5,54 +5,52 @@ command recorded as a ``received`` event in capture mode's format. What upstream
 sends is passed on untouched, never re-framed (a Dovecot 2.4 backend may answer in
 its multiplex stream); only its first line is copied into ``upstream_greeting``.
 ``mutate`` also rewrites the forwarding commands (:mod:`harness.relay.mutate`).
+What differs between wire families comes in as a :class:`~harness.relay.wires.Wire`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from harness.protocol.imap import Command as ImapCommand
 from harness.protocol.smtp import Command as LineCommand
 from harness.protocol.wire import decode, strip_eol
-from harness.relay import imap, pop3, smtp
 from harness.relay.mutate import Rewriter, rewriter_for
 from harness.relay.net import pipe
 from harness.relay.received import Received, continuation
-from harness.relay.scan import CONTENT, MAX_LINE_BYTES, TLS, Scanner, Segment, scanner_for
+from harness.relay.scan import CONTENT, MAX_LINE_BYTES, TLS, Scanner, Segment
 from harness.relay.server import Handler, Session
 from harness.relay.upstream import connect_upstream
+from harness.relay.wires import Wire
 
 MAX_RECORDED = 64 * 1024
 """A command's ``line`` is cut here (IMAP literals can be any size) and marked ``truncated``."""
-REFUSALS = {
-    "imap": imap.UPSTREAM_UNAVAILABLE,
-    "pop3": pop3.UPSTREAM_UNAVAILABLE,
-    "submission": smtp.UPSTREAM_UNAVAILABLE,
-    "lmtp": smtp.UPSTREAM_UNAVAILABLE,
-}
 
 
-def pass_through(session: Session) -> None:
+def pass_through(session: Session, wire: Wire) -> None:
     """Pipe both ways unchanged, recording each command the client sends."""
-    _run(session, None)
+    _run(session, wire, None)
 
 
-def mutate(session: Session) -> None:
+def mutate(session: Session, wire: Wire) -> None:
     """As pass, but rewrite the forwarding commands on their way upstream."""
-    _run(session, rewriter_for(session))
+    _run(session, wire, rewriter_for(session, wire.rewriter))
 
 
-def _run(session: Session, rewriter: Rewriter | None) -> None:
-    upstream = connect_upstream(session, REFUSALS[session.config.protocol])
+def _run(session: Session, wire: Wire, rewriter: Rewriter | None) -> None:
+    upstream = connect_upstream(session, wire.refusal)
     if upstream is None:
         return
     with upstream:
-        client_stream = ClientStream(scanner_for(session.config.protocol), Recorder(session), rewriter)
+        client_stream = ClientStream(wire.scanner(), Recorder(session, wire), rewriter)
         greeting = FirstLine(lambda line: session.emit("upstream_greeting", line=line))
         pipe(session.sock, upstream, session.config.timeout, client_stream, greeting)
 
 
-HANDLERS: dict[str, Handler] = {"pass": pass_through, "mutate": mutate}
+def handlers(wire: Wire) -> dict[str, Handler]:
+    """The ``pass`` and ``mutate`` handlers of one wire family."""
+    return {"pass": functools.partial(pass_through, wire=wire), "mutate": functools.partial(mutate, wire=wire)}
 
 
 # --- the two directions --------------------------------------------------------------------------
@@ -118,12 +116,11 @@ class FirstLine:
 class Recorder:
     """Turns the scanned pieces into ``received`` events, as capture mode records them."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, wire: Wire) -> None:
         self._session = session
-        protocol = session.config.protocol
-        self._describe = _DESCRIBERS[protocol]
-        self._answers = _ANSWERS[protocol]
-        self._continuation = continuation(tagged=protocol == "imap")
+        self._describe = wire.describe
+        self._answers = wire.answers
+        self._continuation = continuation(tagged=session.config.row.tagged)
         self._command = bytearray()
         self._open = False
         self._truncated = False
@@ -163,32 +160,3 @@ class Recorder:
         if command is None or command.name not in self._answers:
             return 0
         return self._answers[command.name](command.args)
-
-
-def sasl_responses(args: str) -> int:
-    """How many lines a client sends to answer challenges after ``AUTH``/``AUTHENTICATE args``.
-
-    A guess from the client side alone: LOGIN asks twice, other mechanisms once,
-    less the initial response; a server that refuses the mechanism asks nothing.
-    """
-    mechanism, _, initial = args.partition(" ")
-    if not mechanism:
-        return 0
-    asked = 2 if mechanism.upper() == "LOGIN" else 1
-    return asked - 1 if initial else asked
-
-
-_DESCRIBERS: dict[str, Callable[[str], Received[ImapCommand] | Received[LineCommand]]] = {
-    "imap": imap.describe,
-    "pop3": pop3.describe,
-    "submission": smtp.describe,
-    "lmtp": smtp.describe,
-}
-_LINE_ANSWERS: dict[str, Callable[[str], int]] = {"AUTH": sasl_responses}
-_ANSWERS: dict[str, dict[str, Callable[[str], int]]] = {
-    "imap": {"AUTHENTICATE": sasl_responses, "IDLE": lambda _args: 1},
-    "pop3": _LINE_ANSWERS,
-    "submission": _LINE_ANSWERS,
-    "lmtp": _LINE_ANSWERS,
-}
-"""Per protocol, the commands after which the client answers the server: how many lines, from the arguments."""

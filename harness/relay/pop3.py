@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Callable
 
@@ -21,12 +22,15 @@ from harness.protocol.smtp import (
 )
 from harness.protocol.xclient import POP3, format_xclient
 from harness.relay.line_capture import LineCapture
+from harness.relay.mutate import LineRewriter
 from harness.relay.net import RelayError, send_line
 from harness.relay.reader import LineReader
 from harness.relay.received import Received
+from harness.relay.scan import LineScanner
 from harness.relay.server import Handler, Session
 from harness.relay.smtp import describe_line, xclient_event_fields
 from harness.relay.upstream import run_inject
+from harness.relay.wires import LINE_ANSWERS, Wire
 
 REFUSED = f"{ERR} [AUTH] mailhops capture refuses every login"
 UPSTREAM_UNAVAILABLE = f"{ERR} [SYS/TEMP] mailhops relay: upstream unavailable"
@@ -181,3 +185,10 @@ def _handshake(session: Session, upstream: socket.socket) -> bytes:
 
 
 HANDLERS: dict[str, Handler] = {"capture": capture, "inject": inject}
+WIRE = Wire(
+    describe=describe,
+    refusal=UPSTREAM_UNAVAILABLE,
+    scanner=functools.partial(LineScanner, "STLS", content_commands=False),
+    answers=LINE_ANSWERS,
+    rewriter=LineRewriter,
+)

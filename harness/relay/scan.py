@@ -181,12 +181,3 @@ class LineScanner(Scanner):
         elif self._is_starttls(verb):
             self._tls_may_start = True
         return Segment(raw, LINE, first=True, last=True, pipelined=bool(self._buffer))
-
-
-def scanner_for(protocol: str) -> Scanner:
-    """A fresh scanner for one client stream of ``protocol``."""
-    if protocol == "imap":
-        return ImapScanner()
-    if protocol == "pop3":
-        return LineScanner("STLS", content_commands=False)
-    return LineScanner("STARTTLS", content_commands=True)

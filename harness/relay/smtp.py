@@ -1,12 +1,13 @@
-"""SMTP submission and LMTP relay sessions: ``capture`` (a recording sink) and ``inject`` (a trusted front).
+"""SMTP, submission and LMTP relay sessions: ``capture`` (a recording sink) and ``inject`` (a trusted front).
 
-Both protocols share everything but a few words: the greeting says ESMTP or LMTP,
-the hello verb is EHLO or LHLO, LMTP offers XRCPTFORWARD and answers DATA once
-per recipient, submission offers AUTH.
+These protocols share everything but a few words, all read from the protocol's table row: the hello
+verb is EHLO or LHLO (and with LHLO the greeting says LMTP and DATA is answered once per recipient),
+``rcpt_forward`` protocols offer XRCPTFORWARD, those with logins offer AUTH.
 """
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Callable
 
@@ -44,15 +45,20 @@ from harness.protocol.xclient import (
     split_xclient,
 )
 from harness.relay.line_capture import LineCapture
+from harness.relay.mutate import LineRewriter
 from harness.relay.net import RelayError, StreamFilter, send_line
 from harness.relay.reader import LineReader
 from harness.relay.received import Received
+from harness.relay.scan import LineScanner
 from harness.relay.server import Handler, Session
 from harness.relay.upstream import run_inject
+from harness.relay.wires import LINE_ANSWERS, Wire
 
 HOSTNAME = "capture.test"
 RELAY_HELO = "relay.mailhops.test"
 RCPT_FORWARD_PARAM = "XRCPTFORWARD"
+LMTP_HELLO = "LHLO"
+"""The hello of LMTP (RFC 2033), whose greeting says so and whose DATA is answered per recipient."""
 MAX_RECORDED_CONTENT = 64 * 1024
 REFUSED = "mailhops capture refuses every login"
 UPSTREAM_UNAVAILABLE = "421 4.3.0 mailhops relay: upstream unavailable"
@@ -172,7 +178,10 @@ class _Capture(LineCapture):
 
     def __init__(self, session: Session) -> None:
         super().__init__(session, describe)
-        self.lmtp = session.config.protocol == "lmtp"
+        row = session.config.row
+        self.lmtp = row.hello == LMTP_HELLO
+        self.offers_auth = row.has_login
+        self.offers_rcpt_forward = row.rcpt_forward and session.config.xrcptforward
         self.in_mail = False
         self.recipients: list[str] = []
         self.handlers: dict[str, Callable[[Command, dict[str, object]], bool]] = {
@@ -225,11 +234,11 @@ class _Capture(LineCapture):
     def _hello(self, _command: Command, _fields: dict[str, object]) -> bool:
         self._reset()
         keywords = [HOSTNAME, "PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME"]
-        if not self.lmtp:
+        if self.offers_auth:
             keywords.append("AUTH PLAIN LOGIN")
         if self.config.advertise:
             keywords.append(" ".join(("XCLIENT", *self.config.advertise)))
-        if self.lmtp and self.config.xrcptforward:
+        if self.offers_rcpt_forward:
             keywords.append(RCPT_FORWARD_PARAM)
         self.reply(250, *keywords)
         return True
@@ -304,7 +313,7 @@ class _Capture(LineCapture):
             self.reply(503, "5.5.0 MAIL needed first")
         elif "parse_error" in fields:
             self.reply(501, f"5.5.4 {fields['parse_error']}")
-        elif ("forward" in fields or "forward_error" in fields) and not (self.lmtp and self.config.xrcptforward):
+        elif ("forward" in fields or "forward_error" in fields) and not self.offers_rcpt_forward:
             self.reply(555, f"5.5.4 Unsupported RCPT parameter {RCPT_FORWARD_PARAM}")
         elif "forward_error" in fields:
             self.reply(501, f"5.5.4 Invalid {RCPT_FORWARD_PARAM}= parameter: {fields['forward_error']}")
@@ -385,7 +394,7 @@ def _handshake(session: Session, upstream: socket.socket) -> bytes:
         session.emit("error", message=f"upstream greeted with {greeting[-1].text!r}")
         session.sock.sendall(b"".join(line.raw for line in greeting))
         return b""
-    verb = "LHLO" if session.config.protocol == "lmtp" else "EHLO"
+    verb = _hello(session)
     send_line(upstream, f"{verb} {RELAY_HELO}")
     _check_advertised(session, _texts(read_reply(reader, f"the reply to {verb}")))
     line = format_xclient(session.config.xclient, SMTP)
@@ -398,6 +407,13 @@ def _handshake(session: Session, upstream: socket.socket) -> bytes:
         head = greeting
     # Anything upstream sent after its reply belongs to the client, in order.
     return b"".join(line.raw for line in head) + reader.take_unread()
+
+
+def _hello(session: Session) -> str:
+    hello = session.config.row.hello
+    if hello is None:
+        raise RelayError(f"protocol {session.config.protocol} has no hello command")
+    return hello
 
 
 def _check_advertised(session: Session, lines: list[str]) -> None:
@@ -439,3 +455,10 @@ def _texts(lines: list[Line]) -> list[str]:
 
 
 HANDLERS: dict[str, Handler] = {"capture": capture, "inject": inject}
+WIRE = Wire(
+    describe=describe,
+    refusal=UPSTREAM_UNAVAILABLE,
+    scanner=functools.partial(LineScanner, "STARTTLS", content_commands=True),
+    answers=LINE_ANSWERS,
+    rewriter=LineRewriter,
+)

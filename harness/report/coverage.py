@@ -10,24 +10,18 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.load.scenario import RelayNode, Scenario
-from harness.plan.versions import RELEASES, combinations
+from harness.kinds import registry
+from harness.load.scenario import Scenario
+from harness.plan.versions import combinations, matrix
+from harness.protocol.table import PROTOCOLS
 
-IMAP = ("x-originating-ip", "x-originating-port", "x-connected-ip", "x-connected-port", "x-proxy-ttl",
-        "x-session-id", "x-session-ext-id", "x-forward-<name>")
-POP3 = ("ADDR", "PORT", "SESSION", "TTL", "FORWARD")
-SMTP = ("ADDR", "ADDR=IPV6:", "PORT", "SESSION", "HELO", "LOGIN", "TIMEOUT", "TTL", "PROTO=SMTP", "PROTO=ESMTP",
-        "PROTO=LMTP", "FORWARD")
-POSTFIX_ONLY = ("NAME", "DESTADDR", "DESTPORT")
-SPEC: dict[str, tuple[str, ...]] = {
-    "imap": IMAP,
-    "pop3": POP3,
-    "submission": SMTP,
-    "lmtp": SMTP,
-    "smtp": SMTP + POSTFIX_ONLY,
-}
-"""Rows of the table: every parameter of Dovecot's forwarding spec (and Postfix's XCLIENT) per protocol."""
-FAMILY_OF = {"imap": "dovecot", "pop3": "dovecot", "submission": "dovecot", "lmtp": "dovecot", "smtp": "postfix"}
+SPEC: dict[str, tuple[str, ...]] = {name: row.parameters for name, row in PROTOCOLS.items()}
+"""Rows of the table: every parameter of the forwarding spec per protocol (the protocol table's `parameters`)."""
+
+
+def family_of(protocol: str) -> str:
+    """The server family whose versions are a protocol's columns: the first server kind that serves it."""
+    return next(kind.family for kind in registry.server_kinds() if protocol in kind.serves and kind.family)
 
 
 @dataclass(frozen=True)
@@ -47,11 +41,11 @@ def table(scenarios: Sequence[Scenario]) -> list[Row]:
     for scenario in scenarios:
         labels = _labels(scenario)
         for protocol, parameter in sorted(covers(scenario)):
-            for label in labels.get(FAMILY_OF[protocol], []) or labels.get("dovecot", []):
+            for label in labels.get(family_of(protocol), []):
                 covered.setdefault((protocol, parameter), {}).setdefault(label, []).append(scenario.name)
     rows = []
     for protocol, parameters in SPEC.items():
-        columns = [release.label for release in RELEASES[FAMILY_OF[protocol]]]
+        columns = [release.label for release in matrix()[family_of(protocol)]]
         for parameter in parameters:
             found = covered.get((protocol, parameter), {})
             cells = {label: tuple(sorted(set(found.get(label, [])))) for label in columns}
@@ -60,9 +54,8 @@ def table(scenarios: Sequence[Scenario]) -> list[Row]:
 
 
 def _labels(scenario: Scenario) -> dict[str, list[str]]:
-    pins = {"dovecot": scenario.servers.dovecot, "postfix": scenario.servers.postfix}
     labels: dict[str, list[str]] = {}
-    for combo in combinations(scenario.families(), pins, {}):
+    for combo in combinations(scenario.families(), scenario.pins(), {}):
         for release in combo.releases:
             labels.setdefault(release.family, [])
             if release.label not in labels[release.family]:
@@ -80,17 +73,17 @@ def covers(scenario: Scenario) -> set[tuple[str, str]]:
         for protocol in protocols:
             expected = {key: value for category in ("id", "xclient")
                         for _, fields in node_expect.entries(category) for key, value in fields.items()}
-            if node_expect.forward:
-                expected["FORWARD" if protocol != "imap" else "x-forward-x"] = "x"
-            if node_expect.ttl is not None:
-                expected["x-proxy-ttl" if protocol == "imap" else "TTL"] = "x"
+            if node_expect.entries("forward"):
+                expected["x-forward-x" if _by_id(protocol) else "FORWARD"] = "x"
+            if getattr(node_expect, "ttl", None) is not None:
+                expected["x-proxy-ttl" if _by_id(protocol) else "TTL"] = "x"
             found |= {(protocol, parameter) for parameter in _parameters(protocol, expected)}
     return {(protocol, parameter) for protocol, parameter in found if parameter in SPEC[protocol]}
 
 
 def _protocols(scenario: Scenario) -> set[str]:
     protocols = {session.protocol for session in scenario.clients}
-    protocols |= {node.protocol for node in scenario.nodes.values() if isinstance(node, RelayNode)}
+    protocols |= {protocol for node in scenario.nodes.values() for protocol in node.protocols()}
     return protocols
 
 
@@ -101,17 +94,13 @@ def _sent(scenario: Scenario) -> Iterable[tuple[str, Mapping[str, object]]]:
             sent["FORWARD"] = session.mail.forward
         yield session.protocol, sent
     for node in scenario.nodes.values():
-        if isinstance(node, RelayNode) and node.mode == "inject":
-            sent = {**node.id, **node.xclient}
-            if node.rcpt_forward:
-                sent["FORWARD"] = node.rcpt_forward
-            yield node.protocol, sent
+        yield from node.sends()
 
 
 def _parameters(protocol: str, fields: Mapping[str, object]) -> set[str]:
     names = set()
     for key, value in fields.items():
-        if protocol == "imap":
+        if _by_id(protocol):
             key = key.lower()
             names.add("x-forward-<name>" if key.startswith("x-forward-") else key)
             continue
@@ -123,6 +112,11 @@ def _parameters(protocol: str, fields: Mapping[str, object]) -> set[str]:
         else:
             names.add(key)
     return names
+
+
+def _by_id(protocol: str) -> bool:
+    """The protocol forwards with ID keys (IMAP), not XCLIENT attributes."""
+    return PROTOCOLS[protocol].forwards_with == "id"
 
 
 def _is_ipv6(value: object) -> bool:

@@ -77,7 +77,7 @@ class Drift:
 
 
 def label_parts(label: str) -> dict[str, str]:
-    """`dovecot-2.3-postfix-3.10` -> {"dovecot": "2.3", "postfix": "3.10"}; {} for `no-version`."""
+    """`<family>-2.3-<other>-3.10` -> {<family>: "2.3", <other>: "3.10"}; {} for `no-version`."""
     return dict(_LABEL_PART.findall(label))
 
 

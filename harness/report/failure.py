@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.check.expect import FieldCheck
 from harness.load.scenario import CLIENT, Scenario
-from harness.pipeline import RunResult
+from harness.report.result import RunResult
 
 LOG_TAIL_LINES = 25
 

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.check.health import crashes
-from harness.load.scenario import CLIENT, RelayNode
+from harness.load.scenario import CLIENT
 from harness.observe.events import NodeObservation
-from harness.pipeline import RunResult
+from harness.protocol.table import PROTOCOLS
+from harness.report.result import RunResult
 
-WELL_KNOWN_PORTS = {"143", "110", "587", "24", "25"}
+WELL_KNOWN_PORTS = {str(row.port) for row in PROTOCOLS.values()}
 PORT_FIELDS = {"rport", "lport", "port", "real_rport", "real_lport", "x-originating-port", "x-connected-port", "PORT"}
 SESSION_FIELDS = {"session", "x-session-id", "SESSION"}
 _DOVECOT_LEVEL = re.compile(r": (Info|Warning|Error|Fatal|Panic): ")
@@ -89,7 +90,7 @@ def _node(node: NodeObservation, spec: object, norm: _Normaliser) -> dict[str, A
         "to": getattr(spec, "to", None),
         "events": [{"kind": kind, "fields": dict(fields)} for kind, fields in events],
     }
-    if not isinstance(spec, RelayNode):
+    if node.kind_is_server:
         record["log"] = sorted({norm.log_line(line) for line in node.log.splitlines() if _worth_keeping(line)})
     return record
 

@@ -1,24 +1,39 @@
-"""Postfix nodes: main.cf rendered from fixtures/postfix/main.cf, Debian's master.cf with chroot off and a
-submission listener, `postfix start-fg` logging to stdout."""
+"""Postfix nodes: main.cf rendered from `main.cf` beside this file, Debian's master.cf with chroot off and a
+submission listener, `postfix start-fg` logging to stdout; readiness is the SMTP greeting."""
 
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dockerfile_recipe, node_container
 from harness.kinds.postfix.log import events_from_log
-from harness.load.scenario import PostfixNode
+from harness.kinds.postfix.model import PostfixNode
 from harness.observe.events import NodeObservation
-from harness.plan.topology import NodePlan
-from harness.provision.container import ContainerSpec
+from harness.plan.versions import ServerRelease, major_of
+from harness.protocol.table import PROTOCOLS
+from harness.provision.probe import read_greeting
+from harness.provision.spec import ContainerSpec
 
-TEMPLATE = Path(__file__).resolve().parent / "main.cf"
+if TYPE_CHECKING:
+    from harness.plan.topology import NodePlan, Plan
+    from harness.provision.container import NodeContainer
+
+FAMILY = "postfix"
+FOLDER = Path(__file__).resolve().parent
+TEMPLATE = FOLDER / "main.cf"
 MAIN_CF = "/etc/postfix/main.cf"
+SMTP_PORT = PROTOCOLS["smtp"].port
 START = (
     "postconf -F '*/*/chroot = n' "
     "&& postconf -M 'submission/inet=submission inet n - n - - smtpd' "
     "&& exec postfix start-fg"
 )
+MAJORS_WITH_CONFIG = ("3",)
+"""main.cf uses nothing that changed across Postfix 3.x."""
+OBSERVABLE = frozenset({"client", "recipient", "disconnect", "connect"})
 
 
 def render_main_cf(node: NodePlan) -> str:
@@ -38,19 +53,36 @@ def _postfix_network(network: str) -> str:
     return f"[{address}]/{prefix}" if ":" in address else network
 
 
-def container_spec(node: NodePlan, image: str, labels: dict[str, str]) -> ContainerSpec:
-    return ContainerSpec(
-        name=node.name,
-        image=image,
-        address=node.address,
-        address6=node.address6,
-        command=("sh", "-c", START),
-        env={},
-        files={MAIN_CF: render_main_cf(node).encode()},
-        labels=labels,
-        as_root=True,
-    )
+class PostfixKind(NodeKind):
+    name = FAMILY
+    model = PostfixNode
+    family = FAMILY
+    releases = (ServerRelease(FAMILY, "3.7", "bookworm"), ServerRelease(FAMILY, "3.10", "trixie"))
+    version_command = ("postconf", "-d", "-h", "mail_version")
+    serves = ("smtp", "submission")
+    categories = OBSERVABLE
 
+    def variant(self, spec: NodeModel) -> str:
+        return "smtpd"
 
-def observe(node: NodePlan, version: str, log: str) -> NodeObservation:
-    return NodeObservation(node.name, f"postfix {version}", events_from_log(log), log)
+    def observable(self, spec: NodeModel) -> frozenset[str]:
+        return OBSERVABLE
+
+    def recipe(self, release: ServerRelease | None) -> ImageRecipe:
+        assert release is not None
+        return dockerfile_recipe(FAMILY, release.suite, FOLDER)
+
+    def check_image(self, tag: str, version: str) -> None:
+        if major_of(version).split(".")[0] not in MAJORS_WITH_CONFIG:
+            raise ValueError(f"--postfix-image {tag} has Postfix {version}: harness/kinds/postfix/main.cf is for "
+                             "Postfix 3.x")
+
+    def container_spec(self, node: NodePlan, plan: Plan, image: NodeImage, labels: Mapping[str, str]) -> ContainerSpec:
+        return node_container(node, image, labels, ("sh", "-c", START),
+                              files={MAIN_CF: render_main_cf(node).encode()}, as_root=True)
+
+    def ready(self, node: NodePlan, container: NodeContainer) -> bool:
+        return (read_greeting(node.address, SMTP_PORT) or "").startswith("220 ")
+
+    def observe(self, node: NodePlan, image: NodeImage, log: str) -> NodeObservation:
+        return NodeObservation(node.name, f"{FAMILY} {image.short_version}", events_from_log(log), log)

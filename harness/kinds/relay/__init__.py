@@ -1,0 +1,5 @@
+"""The `relay` node kind."""
+
+from harness.kinds.relay.kind import RelayKind
+
+KIND = RelayKind()

@@ -1,26 +1,40 @@
-"""Relay nodes: the stdlib-only relay (harness/relay) in its own image, configured by one JSON env var."""
+"""Relay nodes: the stdlib-only relay (harness/relay) in its own image, configured by one JSON env var; ready
+when it logs its `ready` record; observed through the JSON records it writes."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from harness.load.scenario import RelayNode, text_of, texts_of
+from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dockerfile_recipe, node_container
+from harness.kinds.relay.model import RelayNode
+from harness.load.values import text_of, texts_of
 from harness.observe.events import Event, NodeObservation
-from harness.plan.topology import PROTOCOL_PORTS, NodePlan
-from harness.provision.container import ContainerSpec
+from harness.protocol.imap import FORWARD_PREFIX, TTL_KEY
+from harness.provision.spec import ContainerSpec
 
-FORWARD_PREFIX = "x-forward-"
+if TYPE_CHECKING:
+    from harness.plan.topology import NodePlan, Plan
+    from harness.plan.versions import ServerRelease
+    from harness.provision.container import NodeContainer
+
+NAME = "relay"
+FOLDER = Path(__file__).resolve().parent
+HARNESS = FOLDER.parent.parent
+SUITE = "bookworm"
+"""The relay runs on this suite's python3, whatever the servers' versions."""
+RECORDING = frozenset({"id", "xclient", "ttl", "forward"})
 
 
 def relay_config(node: NodePlan) -> dict[str, object]:
     spec = node.spec
     assert isinstance(spec, RelayNode)
-    port = PROTOCOL_PORTS[spec.protocol]
+    port = spec.row.port
     config: dict[str, object] = {
         "name": node.name,
-        # Plain SMTP (port 25) speaks what submission speaks; only the port differs.
-        "protocol": "submission" if spec.protocol == "smtp" else spec.protocol,
+        "protocol": spec.protocol,
         "mode": spec.mode,
         "listen": {"host": "0.0.0.0", "port": port},
         "timeout": 30,
@@ -36,28 +50,15 @@ def relay_config(node: NodePlan) -> dict[str, object]:
         config["rcpt_forward"] = _pairs(spec.rcpt_forward)
     if spec.advertise is not None:
         config["advertise"] = list(spec.advertise)
-    if spec.mode == "capture" and spec.protocol != "imap":
+    if spec.mode == "capture" and spec.row.forwards_with == "xclient":
         config["accept"] = "login" if spec.accept_login else "refuse"
     if spec.mutate is not None:
-        config["mutate"] = spec.mutate.model_dump(exclude_defaults=True)
+        config["mutate"] = spec.mutate.to_config()
     return config
 
 
 def _pairs(mapping: dict[str, Any]) -> list[list[str]]:
     return [list(pair) for pair in texts_of(mapping)]
-
-
-def container_spec(node: NodePlan, image: str, labels: dict[str, str]) -> ContainerSpec:
-    return ContainerSpec(
-        name=node.name,
-        image=image,
-        address=node.address,
-        address6=node.address6,
-        command=("python3", "-u", "-m", "harness.relay"),
-        env={"MAILHOPS_RELAY": json.dumps(relay_config(node))},
-        files={},
-        labels=labels,
-    )
 
 
 def records(log: str) -> list[dict[str, object]]:
@@ -83,8 +84,8 @@ def _received_events(record: dict[str, object]) -> list[Event]:
     if isinstance(pairs := record.get("id"), list):
         fields = {str(key).lower(): ("NIL" if value is None else str(value)) for key, value in pairs}
         events.append(Event("id", fields, line))
-        if "x-proxy-ttl" in fields:
-            events.append(Event("ttl", {"ttl": fields["x-proxy-ttl"]}, line))
+        if TTL_KEY in fields:
+            events.append(Event("ttl", {"ttl": fields[TTL_KEY]}, line))
         forwarded = {key[len(FORWARD_PREFIX):]: value for key, value in fields.items()
                      if key.startswith(FORWARD_PREFIX)}
         events.append(Event("forward", forwarded, line))
@@ -98,13 +99,49 @@ def _received_events(record: dict[str, object]) -> list[Event]:
     return events
 
 
-def observe(node: NodePlan, log: str) -> NodeObservation:
-    events: list[Event] = []
-    for record in records(log):
-        if record.get("event") == "received":
-            events += _received_events(record)
-        elif record.get("event") == "injected":
-            events.append(Event("injected", {"line": str(record.get("line", ""))}, str(record.get("line", ""))))
-    spec = node.spec
-    assert isinstance(spec, RelayNode)
-    return NodeObservation(node.name, f"relay {spec.mode} ({spec.protocol})", tuple(events), log, kind_is_server=False)
+def _image_files() -> dict[str, bytes]:
+    """The relay code the image copies: the stdlib-only packages harness.protocol and harness.relay."""
+    paths = [HARNESS / "__init__.py", *sorted((HARNESS / "protocol").rglob("*.py")),
+             *sorted((HARNESS / "relay").rglob("*.py"))]
+    return {path.relative_to(HARNESS.parent).as_posix(): path.read_bytes() for path in paths}
+
+
+class RelayKind(NodeKind):
+    name = NAME
+    model = RelayNode
+    is_server = False
+    categories = RECORDING
+
+    def variant(self, spec: NodeModel) -> str:
+        assert isinstance(spec, RelayNode)
+        return spec.mode
+
+    def describe(self, spec: NodeModel) -> str:
+        assert isinstance(spec, RelayNode)
+        return f"{NAME} {spec.mode} {spec.protocol}"
+
+    def observable(self, spec: NodeModel) -> frozenset[str]:
+        return frozenset() if self.variant(spec) == "inject" else RECORDING
+
+    def recipe(self, release: ServerRelease | None) -> ImageRecipe:
+        return dockerfile_recipe(NAME, SUITE, FOLDER, _image_files())
+
+    def container_spec(self, node: NodePlan, plan: Plan, image: NodeImage, labels: Mapping[str, str]) -> ContainerSpec:
+        return node_container(node, image, labels, ("python3", "-u", "-m", "harness.relay"),
+                              env={"MAILHOPS_RELAY": json.dumps(relay_config(node))})
+
+    def ready(self, node: NodePlan, container: NodeContainer) -> bool:
+        return is_ready(container.log())
+
+    def observe(self, node: NodePlan, image: NodeImage, log: str) -> NodeObservation:
+        events: list[Event] = []
+        for record in records(log):
+            if record.get("event") == "received":
+                events += _received_events(record)
+            elif record.get("event") == "injected":
+                line = str(record.get("line", ""))
+                events.append(Event("injected", {"line": line}, line))
+        spec = node.spec
+        assert isinstance(spec, RelayNode)
+        return NodeObservation(node.name, f"{NAME} {spec.mode} ({spec.protocol})", tuple(events), log,
+                               kind_is_server=False)

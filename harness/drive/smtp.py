@@ -1,0 +1,80 @@
+"""The SMTP-family client driver (Submission, SMTP, LMTP; the protocol row says which greeting command, whether
+RCPT carries XRCPTFORWARD): greeting, EHLO/LHLO, XCLIENT, AUTH PLAIN, a mail, QUIT."""
+
+from __future__ import annotations
+
+import base64
+
+from harness.drive.conversation import Conversation
+from harness.drive.xclient import xclient_line
+from harness.load.scenario import ClientSession, Mail, texts_of
+from harness.protocol.smtp import Reply, advertised_xclient, data_reply_count, reply_continues
+from harness.protocol.table import ProtocolRow, row
+from harness.protocol.xclient import encode_rcpt_forward
+
+MESSAGE = "Subject: mailhops\r\n\r\nmailhops test message\r\n."
+"""The message after its From: header, with the terminating dot."""
+
+
+def drive(c: Conversation, session: ClientSession) -> None:
+    """One session as a mail client (or a proxy in front of the server) would run it."""
+    protocol = row(session.protocol)
+    hello = f"{_hello(protocol)} {session.helo}"
+    greeting = read_reply(c)
+    c.record("greeting", greeting.status, greeting.last)
+    advertised = advertised_xclient(command(c, "ehlo", hello).lines)
+    if advertised is not None:
+        c.note("ehlo_xclient", advertised)
+    if session.xclient is not None and command(c, "xclient", xclient_line(session.xclient, protocol.name)).positive:
+        command(c, None, hello)
+    if session.login is not None:
+        secret = base64.b64encode(f"\0{session.login.user}\0{session.login.password}".encode()).decode()
+        command(c, "login", f"AUTH PLAIN {secret}", shown="AUTH PLAIN <credentials>")
+    if session.mail is not None:
+        send_mail(c, session.mail, protocol)
+    command(c, "logout", "QUIT")
+
+
+def send_mail(c: Conversation, mail: Mail, protocol: ProtocolRow) -> None:
+    """MAIL, RCPT per recipient (the first recorded), DATA and the message if any recipient was accepted;
+    each reply to the message is recorded as `data` (LMTP gives one per accepted recipient)."""
+    if not command(c, "mail", f"MAIL FROM:<{mail.sender}>").positive:
+        return
+    accepted = sum(command(c, "rcpt" if index == 0 else None, _rcpt_line(recipient, mail, protocol)).positive
+                   for index, recipient in enumerate(mail.to))
+    if not accepted or not command(c, None, "DATA").intermediate:
+        return
+    c.send(f"From: <{mail.sender}>\r\n{MESSAGE}")
+    for _ in range(data_reply_count(_hello(protocol), accepted)):
+        reply = read_reply(c)
+        c.record("data", reply.status, reply.last)
+
+
+def command(c: Conversation, step: str | None, line: str, shown: str | None = None) -> Reply:
+    """Send a command and read its reply; record its code and last line under `step` when given."""
+    c.send(line, shown)
+    reply = read_reply(c)
+    if step:
+        c.record(step, reply.status, reply.last)
+    return reply
+
+
+def read_reply(c: Conversation) -> Reply:
+    """One whole reply: lines up to the one without a continuation mark."""
+    lines = [c.read_line()]
+    while reply_continues(lines[-1]):
+        lines.append(c.read_line())
+    return Reply(tuple(lines))
+
+
+def _rcpt_line(recipient: str, mail: Mail, protocol: ProtocolRow) -> str:
+    line = f"RCPT TO:<{recipient}>"
+    if protocol.rcpt_forward and mail.forward:
+        line += f" XRCPTFORWARD={encode_rcpt_forward(texts_of(mail.forward))}"
+    return line
+
+
+def _hello(protocol: ProtocolRow) -> str:
+    if protocol.hello is None:
+        raise ValueError(f"{protocol.name} has no EHLO/LHLO greeting command")
+    return protocol.hello

@@ -1,0 +1,147 @@
+"""The node-kind interface: what a kind of hop supplies so the rest of the harness can load, plan, start, observe
+and report it without knowing it by name. One subclass per kind, in its own folder under `harness/kinds/` (or
+anywhere else, registered with `harness.kinds.registry.register`).
+
+A kind supplies:
+- `model`: its scenario model (a pydantic `NodeModel` with `kind: Literal["<name>"]`);
+- `observable(spec)`: the expectation keys (`expect: <node>: <key>:`) such a node can show;
+- `recipe(release)`: its image recipe (a Dockerfile and the files it copies, on a Debian suite's base image);
+- `container_spec(...)`: how its container runs (command, files, environment);
+- `ready(...)`: its readiness probe, polled until it holds;
+- `version_command`: how to read the server version from an image (server kinds);
+- `observe(...)`: its observation parser (log -> events).
+
+A kind with a `family` is a real server: it has versions (`releases`, the built-in matrix), and scenarios pick
+them with `servers: {<family>: [...]}`, version keys such as `<family>-2.4`, and `--<family>`/`--<family>-image`.
+A kind without one is a hop of the harness's own (one image, no versions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.observe.events import NodeObservation
+from harness.provision.spec import ContainerSpec
+
+if TYPE_CHECKING:
+    from harness.plan.topology import NodePlan, Plan
+    from harness.plan.versions import ServerRelease
+    from harness.provision.container import NodeContainer
+
+
+class NodeModel(BaseModel):
+    """What every node of a scenario has: its kind, where it forwards to, whom it trusts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str
+    to: str | None = None
+    trust: tuple[str, ...] = ()
+
+    def node_references(self) -> dict[str, str]:
+        """Fields naming another node, besides `to` (e.g. a backend's MTA): field -> node name."""
+        return {}
+
+    def protocols(self) -> tuple[str, ...]:
+        """The protocols this node speaks, where that is a setting of the node (a relay's `protocol:`)."""
+        return ()
+
+    def sends(self) -> list[tuple[str, Mapping[str, object]]]:
+        """Forwarding parameters this node sends of its own accord, per protocol (an inject relay's ID/XCLIENT)."""
+        return []
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    """How to build a kind's image: `Dockerfile` and the files it copies, on `mailhops/base:<suite>` (build arg
+    BASE). The image's tag is a hash of all of it, so a change rebuilds and nothing else does."""
+
+    name: str
+    suite: str
+    files: Mapping[str, bytes]
+
+
+@dataclass(frozen=True)
+class NodeImage:
+    """The image a node runs and what it holds: the server version read from it (None for the harness's hops)."""
+
+    tag: str
+    release: ServerRelease | None = None
+    version: str | None = None
+
+    @property
+    def short_version(self) -> str:
+        """`2.4.1-4 (7d8c0e5759)` -> `2.4.1`."""
+        return (self.version or "").split()[0] if self.version else ""
+
+
+def dockerfile_recipe(name: str, suite: str, folder: Path, extra: Mapping[str, bytes] | None = None) -> ImageRecipe:
+    """A recipe from `folder/Dockerfile` (plus `extra` files of the build context)."""
+    return ImageRecipe(name, suite, {"Dockerfile": (folder / "Dockerfile").read_bytes(), **(extra or {})})
+
+
+def node_container(node: NodePlan, image: NodeImage, labels: Mapping[str, str], command: tuple[str, ...], *,
+                   env: Mapping[str, str] | None = None, files: Mapping[str, bytes] | None = None,
+                   as_root: bool = False) -> ContainerSpec:
+    """The container of `node` on its planned addresses, named after it."""
+    return ContainerSpec(name=node.name, image=image.tag, address=node.address, address6=node.address6,
+                         command=command, env=env or {}, files=files or {}, labels=labels, as_root=as_root)
+
+
+class NodeKind:
+    """A kind of node. Subclasses set the class attributes and implement the methods that raise here."""
+
+    name: ClassVar[str]
+    model: ClassVar[type[NodeModel]]
+    family: ClassVar[str | None] = None
+    """The server family (versions, `servers:`, version keys); None for a hop of the harness's own."""
+    releases: ClassVar[tuple[ServerRelease, ...]] = ()
+    """The built-in matrix of a server family, oldest first."""
+    version_command: ClassVar[tuple[str, ...]] = ()
+    serves: ClassVar[tuple[str, ...]] = ()
+    """The protocols a server of this kind answers (for the coverage table's columns)."""
+    is_server: ClassVar[bool] = True
+    """A real server: its log is checked for crashes and kept in the observations."""
+    categories: ClassVar[frozenset[str]] = frozenset()
+    """Every expectation key some node of this kind can show (`observable` says which a given node shows)."""
+
+    def variant(self, spec: NodeModel) -> str:
+        """The node's role within its kind (proxy, backend, capture, ...), for messages."""
+        return self.name
+
+    def describe(self, spec: NodeModel) -> str:
+        """A few words for failure texts and plans: `dovecot proxy`, `relay capture imap`."""
+        return self.name
+
+    def observable(self, spec: NodeModel) -> frozenset[str]:
+        """The expectation keys a node of this kind can show."""
+        raise NotImplementedError
+
+    def observable_problem(self, spec: NodeModel, category: str, pinned: tuple[str, ...] | None) -> str | None:
+        """Why this node cannot show `category` (with the family's versions `pinned` by the scenario), or None."""
+        allowed = self.observable(spec)
+        if category in allowed:
+            return None
+        return (f"a {self.name} {self.variant(spec)} cannot show `{category}`; it shows: "
+                f"{', '.join(sorted(allowed)) or 'nothing (expect things of the next hop instead)'}")
+
+    def recipe(self, release: ServerRelease | None) -> ImageRecipe:
+        """The image recipe for a release of the matrix (None for a kind without a family)."""
+        raise NotImplementedError
+
+    def check_image(self, tag: str, version: str) -> None:
+        """Raise ValueError (naming the image and the reason) when a user's image of this version cannot work."""
+
+    def container_spec(self, node: NodePlan, plan: Plan, image: NodeImage, labels: Mapping[str, str]) -> ContainerSpec:
+        raise NotImplementedError
+
+    def ready(self, node: NodePlan, container: NodeContainer) -> bool:
+        """One poll of the readiness probe: True once the node serves (a protocol greeting, a log line)."""
+        raise NotImplementedError
+
+    def observe(self, node: NodePlan, image: NodeImage, log: str) -> NodeObservation:
+        raise NotImplementedError

@@ -1,0 +1,55 @@
+"""When the observations of a run are complete enough to give a verdict.
+
+The rule: servers log after they answer, so a client that is done does not mean the logs are written. The
+observe and check stages therefore run together, after the clients finished:
+1. read every node's log and parse it into events (observe), check the expectations (check);
+2. if every expectation holds, that is the verdict; otherwise read again, until SETTLE_TIMEOUT_S has passed
+   since the clients finished, and the verdict is the last one;
+3. with `complete` (an observations file is written, so two runs must record the same lines), first wait
+   until no log has grown for QUIET_S, then observe and check once more: that is the verdict.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from harness.check.expect import Verdict
+from harness.provision.probe import wait_until
+
+SETTLE_TIMEOUT_S = float(os.environ.get("MAILHOPS_SETTLE_TIMEOUT", "8"))
+QUIET_S = 0.5
+POLL_S = 0.2
+
+Observed = TypeVar("Observed")
+
+
+def settle(observe: Callable[[], Observed], check: Callable[[Observed], Verdict],
+           log_sizes: Callable[[], Sequence[int]], complete: bool) -> tuple[Verdict, Observed]:
+    """The verdict and the observations it was given on, by the rule above."""
+    result: list[tuple[Verdict, Observed]] = []
+
+    def passed() -> bool:
+        observed = observe()
+        result[:] = [(check(observed), observed)]
+        return result[0][0].passed
+
+    wait_until(passed, SETTLE_TIMEOUT_S, interval=POLL_S)
+    if complete:
+        wait_for_quiet(log_sizes)
+        observed = observe()
+        result[:] = [(check(observed), observed)]
+    return result[-1]
+
+
+def wait_for_quiet(log_sizes: Callable[[], Sequence[int]]) -> None:
+    """Until no log has grown for QUIET_S (at most SETTLE_TIMEOUT_S)."""
+    sizes: list[tuple[int, ...]] = []
+    intervals = max(1, int(QUIET_S / 0.1))
+
+    def quiet() -> bool:
+        sizes.append(tuple(log_sizes()))
+        return len(sizes) > intervals and len(set(sizes[-intervals - 1:])) == 1
+
+    wait_until(quiet, SETTLE_TIMEOUT_S, interval=0.1)

@@ -1,0 +1,107 @@
+"""Scenario files as pytest collectors, one item per server combination."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.load.scenario import Scenario, ScenarioError, load_scenario
+from harness.plan.versions import Combination, selected_combinations
+from harness.pytest.state import RunState, state_of
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            scenario = load_scenario(self.path)
+        except ScenarioError as exc:
+            raise self.CollectError(str(exc)) from None
+        state = state_of(self.config)
+        combos = selected_combinations(scenario, state.wanted, state.user_images)
+        if not combos:
+            yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[no-version]", scenario=scenario, combo=None)
+        for combo in combos:
+            yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[{combo.label}]", scenario=scenario,
+                                           combo=combo)
+
+
+class ScenarioFailure(Exception):
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, combo: Combination | None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.combo = combo
+        self.user_properties.append(("scenario", scenario.name))
+        if combo is not None:
+            self.user_properties.append(("servers", combo.label))
+        self.user_properties.append(("nodes", ",".join(scenario.nodes)))
+
+    @property
+    def label(self) -> str:
+        return self.combo.label if self.combo else "no-version"
+
+    def runtest(self) -> None:
+        if self.combo is None:
+            pytest.skip("no server version of the matrix is selected for this scenario")
+        from harness.pipeline import ScenarioRun
+        from harness.report.failure import failure_text
+
+        state = state_of(self.config)
+        run = ScenarioRun(self.scenario, self.combo, _image_set(state), state.session, self.nodeid,
+                          keep=state.keep, complete_logs=bool(state.observations))
+        result = run.execute()
+        if state.keep:
+            print(_keep_text(run))
+        for family, version in result.server_versions.items():
+            self.user_properties.append((f"{family}_version", version))
+        outcome = "failed" if not result.passed else "xfailed" if result.health.known_seen else "passed"
+        if state.observations:
+            from harness.report.record import item_record
+
+            state.records.append(item_record(result, self.nodeid, self.label, outcome))
+        if not result.passed:
+            raise ScenarioFailure(failure_text(result, self.label))
+        if result.health.known_seen:
+            pytest.xfail("known issue: " + "; ".join(issue.reason for issue in result.health.known_seen))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ScenarioFailure):
+            return excinfo.value.text
+        from harness.provision.container import NodeStartError
+        from harness.provision.images import ImageError
+
+        if isinstance(excinfo.value, (NodeStartError, ImageError)):
+            return f"{self.scenario.name} [{self.label}]: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"scenario {self.scenario.name} [{self.label}]"
+
+
+def _image_set(state: RunState) -> Any:
+    if state.images is None:
+        import docker
+
+        from harness.provision.images import ImageSet
+        from harness.provision.labels import sweep
+
+        client = docker.from_env(timeout=120)
+        state.docker = client
+        sweep(client)
+        state.images = ImageSet(client)
+    return state.images
+
+
+def _keep_text(run: Any) -> str:
+    lines = ["kept for debugging (remove with: python -m harness sweep):"]
+    for name, container in run.containers.items():
+        lines.append(f"  {name}: {container.spec.address}  docker exec -it {container.docker_name} sh")
+    return "\n".join(lines)
