@@ -23,8 +23,11 @@ import docker  # noqa: E402
 
 from harness.load.scenario import load_scenario  # noqa: E402
 from harness.pipeline import ScenarioRun  # noqa: E402
-from harness.plan.versions import matrix  # noqa: E402
-from harness.provision.images import ImageSet  # noqa: E402
+from harness.plan.versions import Combination  # noqa: E402
+from harness.provision.images import (
+    ImageSet,  # noqa: E402
+    labelled_matrix,  # noqa: E402
+)
 from harness.provision.labels import sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,19 +42,21 @@ def main() -> int:
     client = docker.from_env(timeout=120)
     images = ImageSet(client)
     started = time.monotonic()
-    for release in matrix()["dovecot"]:
-        images.dovecot(release)
-    images.relay()
+    releases = labelled_matrix(image_set=lambda: images)["dovecot"]
+    for release in releases:
+        images.server(release)
+    images.own("relay")
     print(f"images ready (cached or built) in {time.monotonic() - started:.2f}s")
     session = f"bench-{uuid.uuid4().hex[:8]}"
     medians: dict[tuple[str, str], float] = {}
     try:
         for file in files:
             scenario = load_scenario(file)
-            for release in matrix()["dovecot"]:
+            for release in releases:
                 times = []
                 for _ in range(args.repeat):
-                    result = ScenarioRun(scenario, release, images, session, f"bench:{scenario.name}").execute()
+                    result = ScenarioRun(scenario, Combination((release,)), images, session,
+                                         f"bench:{scenario.name}").execute()
                     if not result.verdict.passed:
                         print(f"  note: {scenario.name} [{release.label}] did not pass", file=sys.stderr)
                     times.append(result.duration_s)
@@ -60,13 +65,13 @@ def main() -> int:
                       f"  (min {min(times):.2f}s, max {max(times):.2f}s, n={len(times)})")
     finally:
         sweep(client, only_session=session)
-    labels = [release.label for release in matrix()["dovecot"]]
-    print(f"\nratio {labels[1]} / {labels[0]}:")
-    for name in dict.fromkeys(name for name, _ in medians):
-        print(f"  {name:<28} {medians[(name, labels[1])] / medians[(name, labels[0])]:.2f}")
+    labels = [release.label for release in releases]
     total = {label: sum(t for (_, lab), t in medians.items() if lab == label) for label in labels}
-    print(f"  {'all scenarios':<28} {total[labels[1]] / total[labels[0]]:.2f}  "
-          f"({total[labels[0]]:.2f}s vs {total[labels[1]]:.2f}s)")
+    for old, new in zip(labels, labels[1:], strict=False):
+        print(f"\nratio {new} / {old}:")
+        for name in dict.fromkeys(name for name, _ in medians):
+            print(f"  {name:<28} {medians[(name, new)] / medians[(name, old)]:.2f}")
+        print(f"  {'all scenarios':<28} {total[new] / total[old]:.2f}  ({total[old]:.2f}s vs {total[new]:.2f}s)")
     return 0
 
 

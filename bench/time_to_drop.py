@@ -22,8 +22,11 @@ import docker  # noqa: E402
 
 from harness.load.scenario import load_scenario  # noqa: E402
 from harness.pipeline import ScenarioRun  # noqa: E402
-from harness.plan.versions import Combination, matrix  # noqa: E402
-from harness.provision.images import ImageSet  # noqa: E402
+from harness.plan.versions import Combination  # noqa: E402
+from harness.provision.images import (
+    ImageSet,  # noqa: E402
+    labelled_matrix,  # noqa: E402
+)
 from harness.provision.labels import sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,11 +43,12 @@ def main() -> int:
     images = ImageSet(client)
     session = f"bench-{uuid.uuid4().hex[:8]}"
     medians: dict[tuple[str, str], float] = {}
+    releases = labelled_matrix(image_set=lambda: images)["dovecot"]
     print(f"{'scenario':<24} {'version':<12} {'seconds':>8}  dropped by")
     try:
         for file in args.files or DEFAULT:
             scenario = load_scenario(file)
-            for release in matrix()["dovecot"]:
+            for release in releases:
                 seconds, drops = [], ""
                 for _ in range(args.repeat):
                     result = ScenarioRun(scenario, Combination((release,)), images, session,
@@ -56,10 +60,11 @@ def main() -> int:
                       f"{drops or '-'}")
     finally:
         sweep(client, only_session=session)
-    old, new = (release.label for release in matrix()["dovecot"])
-    print(f"\nratio {new} / {old}:")
-    for name in dict.fromkeys(name for name, _ in medians):
-        print(f"  {name:<24} {medians[(name, new)] / max(medians[(name, old)], 0.01):.1f}")
+    labels = [release.label for release in releases]
+    for old, new in zip(labels, labels[1:], strict=False):
+        print(f"\nratio {new} / {old}:")
+        for name in dict.fromkeys(name for name, _ in medians):
+            print(f"  {name:<24} {medians[(name, new)] / max(medians[(name, old)], 0.01):.1f}")
     return 0
 
 

@@ -43,9 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _coverage(scenarios: Path, output: Path) -> int:
     from harness.load.scenario import load_scenario
+    from harness.provision.images import labelled_matrix
     from harness.report.coverage import markdown, table
 
-    rows = table([load_scenario(file) for file in sorted(scenarios.rglob("*.yaml"))])
+    rows = table([load_scenario(file) for file in sorted(scenarios.rglob("*.yaml"))], labelled_matrix())
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(markdown(rows))
     empty = [f"{row.protocol} {row.parameter}" for row in rows if row.empty]
@@ -93,7 +94,7 @@ def _sweep(check: bool) -> int:
 def _plan(files: list[Path]) -> int:
     from harness.load.scenario import ScenarioError, load_scenario
     from harness.plan.topology import plan
-    from harness.plan.versions import selected_combinations
+    from harness.plan.versions import matrix, selected_combinations
 
     status = 0
     for file in files:
@@ -103,7 +104,7 @@ def _plan(files: list[Path]) -> int:
             print(exc, file=sys.stderr)
             status = 2
             continue
-        for combo in selected_combinations(scenario, {}):
+        for combo in selected_combinations(scenario, {}, releases_of=matrix(strict=False)):
             the_plan = plan(scenario, {r.family: r.major for r in combo.releases}, "10.99.0.0/24",
                             "fd00:99::/64" if scenario.ipv6 else None)
             print(f"{scenario.name} [{combo.label}]")

@@ -58,11 +58,11 @@ class ScenarioRun:
     def execute(self) -> RunResult:
         started = time.monotonic()
         self.servers = {r.family: self.images.server(r) for r in self.combination.releases}
-        self.node_images = {name: self._image_of(node.kind) for name, node in self.scenario.nodes.items()}
+        self.node_images = {name: self._image_of(name) for name in self.scenario.nodes}
         try:
             self.network, subnet, subnet6 = self._create_network()
             versions = {family: image.short_version for family, image in self.servers.items()}
-            the_plan = plan(self.scenario, versions, subnet, subnet6)
+            the_plan = plan(self.scenario, versions, subnet, subnet6, self._node_versions())
             self._start(the_plan)
             transcripts = tuple(
                 run_session(index, session, _target(the_plan.nodes[session.to], session.ipv6),
@@ -75,17 +75,53 @@ class ScenarioRun:
                 lambda: [len(container.log()) for container in self.containers.values()],
                 complete=self.complete_logs,
             )
-            server_versions = {family: image.version or "" for family, image in self.servers.items()}
-            health = check_health(observed, self.scenario.known_issues, the_plan.context.version_labels())
+            server_versions = self._server_versions()
+            health = check_health(observed, self.scenario.known_issues, the_plan.context.all_labels())
             return RunResult(the_plan, server_versions, verdict, observed, transcripts, time.monotonic() - started,
                              health)
         finally:
             if not self.keep:
                 self.remove()
 
-    def _image_of(self, kind_name: str) -> NodeImage:
-        family = registry.get(kind_name).family
-        return self.servers[family] if family is not None else self.images.own(kind_name)
+    def _image_of(self, name: str) -> NodeImage:
+        node = self.scenario.nodes[name]
+        family = registry.get(node.kind).family
+        if family is None:
+            return self.images.own(node.kind)
+        return self.images.server(self.combination.release(family, self.scenario.tier_of(name)))
+
+    def _node_versions(self) -> dict[str, dict[str, str]]:
+        """node -> {family: version}: a server's own; a hop of the harness's own records what its sender sent,
+        so it is checked against its sender's version."""
+        found = {}
+        for name in self.node_images:
+            image = self.node_images.get(self._sender_server(name) or "")
+            if image is not None and image.release is not None:
+                found[name] = {image.release.family: image.short_version}
+        return found
+
+    def _sender_server(self, name: str) -> str | None:
+        """The server itself, or the server that sends to this hop (through other hops of the harness's own)."""
+        seen: set[str] = set()
+        current: str | None = name
+        while current is not None and current not in seen:
+            seen.add(current)
+            if registry.get(self.scenario.nodes[current].kind).family is not None:
+                return current
+            current = next((other for other, spec in self.scenario.nodes.items() if spec.to == current), None)
+        return None
+
+    def _server_versions(self) -> dict[str, str]:
+        """family -> the version (with its Debian package) its nodes run; per tier in a rollout state."""
+        found: dict[str, dict[str, str]] = {}
+        for name, image in self.node_images.items():
+            if image.release is None:
+                continue
+            text = (image.version or "") + (f" [{image.package}]" if image.package else "")
+            tier = self.scenario.tier_of(name) or ""
+            found.setdefault(image.release.family, {}).setdefault(tier, text)
+        return {family: next(iter(tiers.values())) if len(set(tiers.values())) == 1 else
+                ", ".join(f"{tier}: {text}" for tier, text in tiers.items()) for family, tiers in found.items()}
 
     def remove(self) -> None:
         for container in self.containers.values():

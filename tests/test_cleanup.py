@@ -49,7 +49,7 @@ def start_run(folder: Path) -> subprocess.Popen[str]:
     (folder / "scenarios" / "stuck.yaml").write_text(NEVER_SATISFIED)
     env = {**os.environ, "MAILHOPS_SETTLE_TIMEOUT": "300"}
     return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "harness.pytest.plugin", "scenarios",
-                             "--dovecot", "2.4",
+                             "--dovecot", "2.4.1",
                              "-q", "-p", "no:cacheprovider"], cwd=folder, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -109,7 +109,7 @@ def test_keep_leaves_the_topology_up_and_says_how_to_reach_it(tmp_path: Path) ->
     (tmp_path / "scenarios").mkdir()
     (tmp_path / "scenarios" / "kept.yaml").write_text(NEVER_SATISFIED.replace("192.0.2.250", '"@client"'))
     run = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "harness.pytest.plugin", "scenarios",
-                            "--dovecot", "2.4",
+                            "--dovecot", "2.4.1",
                             "--keep", "-s", "-q", "-p", "no:cacheprovider"], cwd=tmp_path, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output, _ = run.communicate(timeout=300)

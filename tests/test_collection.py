@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from harness.kinds import registry
+from harness.provision.images import recipe_key
 from tests.conftest import SCENARIOS
 
 TWO_HOP = """\
@@ -16,9 +21,19 @@ clients:
 
 
 @pytest.fixture(autouse=True)
-def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An unreachable engine: collecting must not need Docker at all."""
+def no_docker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An unreachable engine: collecting a matrix whose versions were read on this machine before (the facts
+    file) needs no Docker."""
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    facts = tmp_path / "facts.json"
+    recipes = {recipe_key(registry.of_family(r.family).recipe(r)): {"version": VERSIONS[r.suite], "package": None}
+               for r in registry.of_family("dovecot").releases}
+    facts.write_text(json.dumps({"images": {}, "recipes": recipes}))
+    monkeypatch.setenv("MAILHOPS_IMAGE_FACTS", str(facts))
+    return facts
+
+
+VERSIONS = {"bookworm": "2.3.19.1 (9b53102964)", "trixie": "2.4.1-4 (7d8c0e5759)", "forky": "2.4.5-4 (3e8a2bd07c)"}
 
 
 @pytest.fixture
@@ -35,7 +50,26 @@ def test_one_item_per_version(scenarios_dir: pytest.Pytester) -> None:
     (scenarios_dir.path / "scenarios" / "two_hop.yaml").write_text(TWO_HOP)
     result = collect(scenarios_dir, "scenarios")
     result.stdout.fnmatch_lines(["scenarios/two_hop.yaml::two_hop[[]dovecot-2.3[]]",
-                                 "scenarios/two_hop.yaml::two_hop[[]dovecot-2.4[]]", "2 tests collected*"])
+                                 "scenarios/two_hop.yaml::two_hop[[]dovecot-2.4.1[]]",
+                                 "scenarios/two_hop.yaml::two_hop[[]dovecot-2.4.5[]]", "3 tests collected*"])
+
+
+def test_without_docker_and_without_known_versions_collection_says_why(scenarios_dir: pytest.Pytester,
+                                                                       no_docker: Path) -> None:
+    no_docker.write_text("{}")
+    (scenarios_dir.path / "scenarios" / "two_hop.yaml").write_text(TWO_HOP)
+    result = collect(scenarios_dir, "scenarios")
+    result.stdout.fnmatch_lines(["*two_hop.yaml: the server images need a Docker engine*"])
+
+
+def test_rollout_items_name_each_tier(scenarios_dir: pytest.Pytester) -> None:
+    (scenarios_dir.path / "scenarios" / "roll.yaml").write_text("rollout: true\n" + TWO_HOP)
+    result = collect(scenarios_dir, "scenarios")
+    result.stdout.fnmatch_lines(["*roll[[]proxy=dovecot-2.4.1,backend=dovecot-2.3[]]",
+                                 "*roll[[]proxy=dovecot-2.3,backend=dovecot-2.4.1[]]",
+                                 "*roll[[]proxy=dovecot-2.4.5,backend=dovecot-2.4.1[]]",
+                                 "*roll[[]proxy=dovecot-2.4.1,backend=dovecot-2.4.5[]]", "7 tests collected*"])
+    collect(scenarios_dir, "scenarios", "--rollouts", "none").stdout.fnmatch_lines(["3 tests collected*"])
 
 
 def test_pin_and_command_line_filter(scenarios_dir: pytest.Pytester) -> None:
@@ -54,7 +88,8 @@ def test_malformed_scenario_is_a_collection_error_naming_file_line_field(scenari
     result.stdout.no_fnmatch_line("*docker*")
 
 
-def test_shipped_scenarios_collect_on_both_versions(pytester: pytest.Pytester) -> None:
+def test_shipped_scenarios_collect_on_every_generation(pytester: pytest.Pytester) -> None:
     result = collect(pytester, str(SCENARIOS))
     result.stdout.fnmatch_lines(["*imap/trusted_front.yaml::trusted_front[[]dovecot-2.3[]]",
-                                 "*imap/trusted_front.yaml::trusted_front[[]dovecot-2.4[]]"])
+                                 "*imap/trusted_front.yaml::trusted_front[[]dovecot-2.4.1[]]",
+                                 "*imap/trusted_front.yaml::trusted_front[[]dovecot-2.4.5[]]"])

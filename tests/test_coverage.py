@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from harness.load.scenario import load_scenario
+from harness.provision.images import labelled_matrix
 from harness.report.coverage import SPEC, covers, markdown, table
 from tests.conftest import ROOT, SCENARIOS, WriteScenario
 
 
 def shipped_rows():  # type: ignore[no-untyped-def]
-    return table([load_scenario(file) for file in sorted(SCENARIOS.rglob("*.yaml"))])
+    return table([load_scenario(file) for file in sorted(SCENARIOS.rglob("*.yaml"))], labelled_matrix())
 
 
 def test_every_spec_parameter_has_a_scenario() -> None:
@@ -30,8 +31,9 @@ def test_committed_table_is_up_to_date() -> None:
 def test_rows_are_the_spec() -> None:
     rows = shipped_rows()
     assert [(row.protocol, row.parameter) for row in rows] == [(p, k) for p, keys in SPEC.items() for k in keys]
-    assert list(rows[0].cells) == ["dovecot-2.3", "dovecot-2.4"]
-    assert list(next(row for row in rows if row.protocol == "smtp").cells) == ["postfix-3.7", "postfix-3.10"]
+    assert list(rows[0].cells) == ["dovecot-2.3", "dovecot-2.4.1", "dovecot-2.4.5"]
+    smtp = next(row for row in rows if row.protocol == "smtp")
+    assert list(smtp.cells) == ["postfix-3.7", "postfix-3.10", "postfix-3.11"]
 
 
 def test_what_counts_as_covering(write_scenario: WriteScenario) -> None:

@@ -355,7 +355,7 @@ def test_only_the_known_gaps_pass_as_same_version_drift() -> None:
 
 def run_observed(tmp_path: Path, name: str, scenario: str) -> dict[str, Any]:
     out = tmp_path / f"{name}.json"
-    result = subprocess.run([sys.executable, "-m", "pytest", scenario, "--dovecot", "2.4", "-q", "-p",
+    result = subprocess.run([sys.executable, "-m", "pytest", scenario, "--dovecot", "2.4.1", "-q", "-p",
                              "no:cacheprovider", f"--observations={out}"], cwd=ROOT, capture_output=True, text=True,
                             timeout=600, check=False,
                             env={k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"})

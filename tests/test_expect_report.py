@@ -47,7 +47,8 @@ def test_wrong_value_fails_and_report_names_hop_field_and_both_values() -> None:
     verdict = check_scenario(p.scenario, p.context, nodes, client_ok())
     assert [(f.where, f.category, f.field) for f in verdict.failures()] == [("backend", "login", "rip")]
     text = failure_text(RunResult(p, {"dovecot": "2.4.1"}, verdict, nodes, client_ok(), 1.0), "dovecot-2.4")
-    chain = "chain: client (10.77.3.1) -> front [relay inject imap] (10.77.3.10) -> proxy [dovecot proxy] (10.77.3.11)"
+    chain = ("chain: client (10.77.3.1) -> front [relay inject imap] (10.77.3.10) -> "
+             "proxy [dovecot proxy 2.4.1] (10.77.3.11)")
     assert chain in text
     assert "hop backend [dovecot 2.4.1 backend] 10.77.3.12, received from proxy:" in text
     fail_line = next(line for line in text.splitlines() if line.startswith("  FAIL"))

@@ -1,25 +1,23 @@
-"""A user's own image instead of the built-in matrix: the version is read from the image, item ids carry it,
-an image with its own entrypoint and user still runs, and a version without templates is refused up front."""
+"""A user's own image instead of the built-in matrix: an image of a version without templates, or without a user
+Dovecot can run as, is refused up front. (The layouts that run: tests/test_official_layouts.py.)"""
 
 from __future__ import annotations
 
 import io
 import subprocess
 import sys
-from pathlib import Path
 
 import docker
 import pytest
 
-from harness.kinds import registry
 from harness.provision import images
 from tests.conftest import ROOT
 from tests.docker_support import docker_client
+from tests.test_official_layouts import build_stand_in
 
 pytestmark = pytest.mark.docker
 
 FAKE = "mailhops-test/fake-dovecot:9.9"
-ROOTLESS = "mailhops-test/rootless-dovecot:2.4"
 
 
 def build(client: docker.DockerClient, dockerfile: str, tag: str) -> None:
@@ -43,15 +41,11 @@ def test_image_without_templates_is_refused_before_anything_runs() -> None:
             "(harness/kinds/dovecot/ has 2.3, 2.4)") in result.stderr
 
 
-def test_rootless_image_with_entrypoint_runs_and_ids_carry_its_version(tmp_path: Path) -> None:
+def test_image_without_an_unprivileged_user_is_refused_before_anything_runs() -> None:
     client = docker_client()
-    with images.lock():
-        ours = images.build(client, registry.of_family("dovecot").recipe(registry.of_family("dovecot").releases[-1]))
-    # Like the official images: an unprivileged default user and an entrypoint of their own.
-    build(client, f"FROM {ours}\nRUN useradd -u 1000 vmail\nUSER vmail\nENTRYPOINT [\"/bin/false\"]\n", ROOTLESS)
-    junit = tmp_path / "junit.xml"
-    result = run_pytest("scenarios/imap/trusted_front.yaml", "scenarios/imap/proxy_sends.yaml",
-                        "--dovecot-image", ROOTLESS, f"--junitxml={junit}", "-rA")
-    assert result.returncode == 0, result.stdout[-4000:]
-    assert "trusted_front[dovecot-2.4.1]" in result.stdout and "proxy_sends[dovecot-2.4.1]" in result.stdout
-    assert "[dovecot-2.3]" not in result.stdout
+    # The official rootless layout with vmail removed too: no user left for the login and internal processes.
+    tag = build_stand_in(client, "no-user-2.4", 1)
+    result = run_pytest("scenarios/imap", "--collect-only", "-q", "--dovecot-image", tag)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert (f"--dovecot-image {tag} (dovecot 2.4.1) cannot run the harness's config: its /etc/passwd has none "
+            "of the users dovecot, vmail (non-root)") in result.stderr

@@ -24,7 +24,7 @@ from tests.docker_support import docker_client
 
 WORKFLOW = ROOT / ".github" / "workflows" / "interop.yml"
 TEST_JOB, DRIFT_JOB = "scenarios", "drift"
-GENERATIONS = {"2.3": ("3.7", "bookworm"), "2.4": ("3.10", "trixie")}
+GENERATIONS = {"2.3": ("3.7", "bookworm"), "2.4.1": ("3.10", "trixie"), "2.4.5": ("3.11", "forky")}
 
 
 def workflow() -> dict[Any, Any]:
@@ -76,7 +76,7 @@ def test_triggers() -> None:
 def test_the_matrix_is_one_job_per_server_generation() -> None:
     strategy = workflow()["jobs"][TEST_JOB]["strategy"]
     assert strategy["fail-fast"] is False
-    assert strategy["matrix"]["dovecot"] == ["2.3", "2.4"]
+    assert strategy["matrix"]["dovecot"] == ["2.3", "2.4.1", "2.4.5"]
     include = strategy["matrix"]["include"]
     assert {entry["dovecot"]: (entry["postfix"], entry["gen"]) for entry in include} == GENERATIONS
 
@@ -121,8 +121,7 @@ def test_the_drift_job_compares_the_two_generations_whatever_their_outcome() -> 
     download = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact@"))
     assert download["with"]["pattern"] == "reports-*"
     command = step(DRIFT_JOB, "Drift between the generations")["run"]
-    assert "reports/reports-bookworm/observations-bookworm.json" in command
-    assert "reports/reports-trixie/observations-trixie.json" in command
+    assert "for pair in bookworm:trixie trixie:forky" in command
     assert 'python -m harness drift "$old" "$new" --markdown >> "$GITHUB_STEP_SUMMARY"' in command
 
 
@@ -182,8 +181,8 @@ def copy_of_the_repository(target: Path) -> Path:
 def test_docker_the_test_jobs_run_steps_work_here(tmp_path: Path) -> None:
     docker_client()
     work = copy_of_the_repository(tmp_path / "checkout")
-    postfix, gen = GENERATIONS["2.4"]
-    matrix = {"dovecot": "2.4", "postfix": postfix, "gen": gen}
+    postfix, gen = GENERATIONS["2.4.1"]
+    matrix = {"dovecot": "2.4.1", "postfix": postfix, "gen": gen}
     summary, outputs, cache = tmp_path / "step-summary.md", tmp_path / "github-output", tmp_path / "image-cache"
     env = {**workflow()["jobs"][TEST_JOB].get("env", {}), "IMAGE_CACHE": str(cache),
            "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs), "SCENARIOS": "scenarios/imap",
@@ -207,7 +206,7 @@ def test_docker_the_test_jobs_run_steps_work_here(tmp_path: Path) -> None:
     assert len(cases) == len(list((work / "scenarios" / "imap").glob("*.yaml")))
     for case in cases:
         servers = [p.attrib["value"] for p in case.iter("property") if p.attrib["name"] == "servers"]
-        assert servers == ["dovecot-2.4"], ElementTree.tostring(case, encoding="unicode")[:2000]
+        assert servers == ["dovecot-2.4.1"], ElementTree.tostring(case, encoding="unicode")[:2000]
     observations = load(work / "reports" / f"observations-{gen}.json")
     assert {i["scenario"].split("/")[0] for i in observations["items"]} == {"imap"}
     assert len(observations["items"]) == len(cases)

@@ -10,8 +10,18 @@ import sys
 from pathlib import Path
 
 TARGET = Path(__file__).resolve().parent.parent / "scenarios" / "ttl"
-DEFAULT_TTL = {"dovecot-2.3": 5, "dovecot-2.4": 7}
+DEFAULT_TTL = {"dovecot-2.3": 5, "dovecot-2.4": 7, "dovecot-2.4.5": 7}
 """The login proxies' TTL when the client sends none (LOGIN_PROXY_TTL)."""
+PASSES_SERVERBUG_BACK = {"dovecot-2.3", "dovecot-2.4.5"}
+"""Upstream proxies pass the dropping proxy's NO [SERVERBUG] straight back: 2.3, and again from 2.4.3 on
+(15afc49c71: an ID reply NO [SERVERBUG] aborts the login); 2.4.1 retries it at every level."""
+
+
+def _same_as_24(values: dict[str, str]) -> dict[str, str]:
+    """Leave out the 2.4.5 value where it is 2.4's (the dovecot-2.4 key applies to 2.4.5 too)."""
+    if values.get("dovecot-2.4.5") == values.get("dovecot-2.4"):
+        values = {key: value for key, value in values.items() if key != "dovecot-2.4.5"}
+    return values
 
 
 def chain(length: int) -> str:
@@ -34,37 +44,45 @@ def chain(length: int) -> str:
              for label, ttl in DEFAULT_TTL.items()}
     lines += ["clients:", "  - to: p1", f"    id: {{x-originating-ip: 203.0.113.7, x-session-id: chain{length}}}",
               "    expect:", "      login_reply:"]
+    replies = {}
     for label, hop in drops.items():
-        reply = "OK" if hop is None else ("NO [SERVERBUG]" if label == "dovecot-2.3" else "NO [UNAVAILABLE]")
-        text = '{regex: "OK .*Logged in"}' if hop is None else f'"{reply} Account is temporarily unavailable."'
-        lines.append(f"        {label}: {text}")
-    retry_note = "# 2.4 proxies retry a [SERVERBUG] at every level (login_proxy_timeout 30 s)"
+        reply = "OK" if hop is None else ("NO [SERVERBUG]" if label in PASSES_SERVERBUG_BACK else "NO [UNAVAILABLE]")
+        text = f'"{reply} Account is temporarily unavailable."'
+        replies[label] = '{regex: "OK .*Logged in"}' if hop is None else text
+    lines += [f"        {label}: {text}" for label, text in _same_as_24(replies).items()]
+    retry_note = "# 2.4.1 proxies retry a [SERVERBUG] at every level (login_proxy_timeout 30 s)"
     lines += ["      session_seconds:", "        dovecot-2.3: {max: 5}",
-              f"        dovecot-2.4: {{max: 40}}   {retry_note}", "expect:"]
+              f"        dovecot-2.4: {{max: 40}}   {retry_note}"]
+    if drops["dovecot-2.4.5"] is not None:
+        lines.append("        dovecot-2.4.5: {max: 5}   # from 2.4.3 on, NO [SERVERBUG] aborts the login: no retries")
+    lines.append("expect:")
     for hop in range(1, length + 1):
         link = {}
         for label, ttl in DEFAULT_TTL.items():
             drop_at = drops[label]
             link[label] = ttl - hop if drop_at is None or hop < drop_at else None
+        link = _same_as_24(link)  # type: ignore[arg-type]
         sent = ", ".join(f"{label}: {value}" for label, value in link.items() if value is not None)
         never = [label for label, value in link.items() if value is None]
         lines.append(f"  p{hop}:")
         lines.append("    drop:")
-        # 2.4's upstream proxies retry the refusal, so the dropping proxy refuses many times.
-        counts = {label: (("1" if label == "dovecot-2.3" else "{min: 1}") if drops[label] == hop else "0")
-                  for label in DEFAULT_TTL}
+        # 2.4.1's upstream proxies retry the refusal, so the dropping proxy refuses many times.
+        counts = _same_as_24({label: (("1" if label in PASSES_SERVERBUG_BACK else "{min: 1}")
+                                      if drops[label] == hop else "0") for label in DEFAULT_TTL})
         if any(value != "0" for value in counts.values()):
             lines.append("      count: {" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + "}")
-            lines.append("      reason: {" + ", ".join(f"{k}: ttl" for k, v in counts.items() if v != "0") + "}")
-            lines.append("      session: {" + ", ".join(f"{k}: chain{length}" for k, v in counts.items() if v != "0")
-                         + "}")
+            dropping = [label for label in DEFAULT_TTL if drops[label] == hop]
+            for field, value in (("reason", "ttl"), ("session", f"chain{length}")):
+                values = _same_as_24({label: value for label in dropping}) if "dovecot-2.4" in dropping else {
+                    label: value for label in dropping}
+                lines.append(f"      {field}: {{" + ", ".join(f"{k}: {v}" for k, v in values.items()) + "}")
         else:
             lines.append("      count: 0")
         lines.append(f"  l{hop}:")
         if never and sent:
             lines.append("    id:")
             lines.append("      count: {" + ", ".join(f"{label}: {0 if label in never else '{min: 1}'}"
-                                                    for label in DEFAULT_TTL) + "}")
+                                                    for label in link) + "}")
             lines.append(f"    ttl: {{{sent}}}")
         elif never:
             lines.append("    id: {count: 0}")

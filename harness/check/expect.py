@@ -53,9 +53,9 @@ def check_scenario(
     """Every expectation of the scenario, checked against what was observed in this run."""
     checks: list[FieldCheck] = []
     for name, node_expect in scenario.expect.items():
-        checks += check_node(name, node_expect, context, nodes[name])
+        checks += check_node(name, node_expect, context.for_node(name), nodes[name])
     for index, session in enumerate(scenario.clients):
-        checks += check_client(index, session.expect, context, clients[index])
+        checks += check_client(index, session.expect, context.for_node(session.to), clients[index])
     return Verdict(tuple(checks))
 
 

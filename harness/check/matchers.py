@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 MATCHER_KEYS = {"regex", "one_of", "absent", "present", "not", "min", "max"}
@@ -24,14 +24,40 @@ class Context:
 
     addresses: Mapping[str, str]
     versions: Mapping[str, str]
+    """family -> version of the run; in a rollout state, of the node being checked (see `for_node`)."""
+    node_versions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """node -> family -> version of every server node (a hop of the harness's own: of its sender)."""
+    servers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """server node -> family -> its version: for keys naming a node (`backend:dovecot-2.3`)."""
+
+    def for_node(self, name: str) -> Context:
+        """The context of expectations at one node: version keys match that node's version."""
+        if name not in self.node_versions:
+            return self
+        return Context(self.addresses, {**self.versions, **self.node_versions[name]}, self.node_versions,
+                       self.servers)
+
+    def all_labels(self) -> list[str]:
+        """The version labels of every node of the run (known issues apply where any node matches)."""
+        labels = self.version_labels()
+        for name in self.node_versions:
+            labels += [label for label in self.for_node(name).version_labels() if label not in labels]
+        return labels
 
     def version_labels(self) -> list[str]:
-        """`dovecot-2.4.1`, `dovecot-2.4`, `dovecot-2`: most specific first."""
-        labels = []
-        for family, version in self.versions.items():
-            parts = version.split(".")
-            labels += [f"{family}-{'.'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
-        return labels
+        """The keys a version map is looked up by, first found wins: `<node>:dovecot-2.3` (what another server
+        of the run runs, for what depends on both ends of a link), then `dovecot-2.4.1`, `dovecot-2.4`,
+        `dovecot-2`: most specific first."""
+        named = [f"{node}:{label}" for node, versions in self.servers.items() for label in _labels(versions)]
+        return named + _labels(self.versions)
+
+
+def _labels(versions: Mapping[str, str]) -> list[str]:
+    labels = []
+    for family, version in versions.items():
+        parts = version.split(".")
+        labels += [f"{family}-{'.'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
+    return labels
 
 
 @dataclass(frozen=True)
@@ -95,9 +121,11 @@ def shape_problem(expected: Any, node_names: set[str]) -> str | None:
             return f"a matcher has exactly one of {sorted(MATCHER_KEYS)}"
         return _matcher_problem(next(iter(keys)), expected[next(iter(keys))])
     for key, value in expected.items():
-        if key != "default" and not version_label_re().match(str(key)):
+        node, _, label = str(key).rpartition(":")
+        if key != "default" and (not version_label_re().match(label) or (node and node not in node_names)):
             return (f"`{key}` is neither a matcher ({', '.join(sorted(MATCHER_KEYS))}) "
-                    "nor a version key such as <family>-<version> (of a server kind) or default")
+                    "nor a version key such as <family>-<version> (of a server kind), "
+                    "<node>:<family>-<version> or default")
         problem = shape_problem(value, node_names)
         if problem:
             return f"{key}: {problem}"

@@ -18,8 +18,8 @@ A kind without one is a hop of the harness's own (one image, no versions).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -57,12 +57,14 @@ class NodeModel(BaseModel):
 
 @dataclass(frozen=True)
 class ImageRecipe:
-    """How to build a kind's image: `Dockerfile` and the files it copies, on `mailhops/base:<suite>` (build arg
-    BASE). The image's tag is a hash of all of it, so a change rebuilds and nothing else does."""
+    """How to build a kind's image: `Dockerfile` and the files it copies, on the suite's base image (build arg
+    BASE), with more build arguments (`PACKAGE`: a pinned package version). The image's tag is a hash of all of
+    it, so a change rebuilds and nothing else does."""
 
     name: str
     suite: str
     files: Mapping[str, bytes]
+    buildargs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,16 +74,25 @@ class NodeImage:
     tag: str
     release: ServerRelease | None = None
     version: str | None = None
+    package: str | None = None
+    """The Debian package version of the server in the image, where it has one."""
+    facts: Mapping[str, str] = field(default_factory=dict)
+    """What the kind learnt from the image itself (`inspect_image`), e.g. which users exist."""
 
     @property
     def short_version(self) -> str:
         """`2.4.1-4 (7d8c0e5759)` -> `2.4.1`."""
-        return (self.version or "").split()[0] if self.version else ""
+        from harness.plan.versions import short_version
+
+        return short_version(self.version or "")
 
 
-def dockerfile_recipe(name: str, suite: str, folder: Path, extra: Mapping[str, bytes] | None = None) -> ImageRecipe:
-    """A recipe from `folder/Dockerfile` (plus `extra` files of the build context)."""
-    return ImageRecipe(name, suite, {"Dockerfile": (folder / "Dockerfile").read_bytes(), **(extra or {})})
+def dockerfile_recipe(name: str, suite: str, folder: Path, extra: Mapping[str, bytes] | None = None,
+                      package: str | None = None) -> ImageRecipe:
+    """A recipe from `folder/Dockerfile` (plus `extra` files of the build context; `package` as build arg
+    PACKAGE)."""
+    return ImageRecipe(name, suite, {"Dockerfile": (folder / "Dockerfile").read_bytes(), **(extra or {})},
+                       {"PACKAGE": package} if package else {})
 
 
 def node_container(node: NodePlan, image: NodeImage, labels: Mapping[str, str], command: tuple[str, ...], *,
@@ -102,6 +113,8 @@ class NodeKind:
     releases: ClassVar[tuple[ServerRelease, ...]] = ()
     """The built-in matrix of a server family, oldest first."""
     version_command: ClassVar[tuple[str, ...]] = ()
+    package_command: ClassVar[tuple[str, ...]] = ()
+    """Prints the Debian package version of the server (empty: no such thing)."""
     serves: ClassVar[tuple[str, ...]] = ()
     """The protocols a server of this kind answers (for the coverage table's columns)."""
     is_server: ClassVar[bool] = True
@@ -135,6 +148,12 @@ class NodeKind:
 
     def check_image(self, tag: str, version: str) -> None:
         """Raise ValueError (naming the image and the reason) when a user's image of this version cannot work."""
+
+    def inspect_image(self, read_file: Callable[[str], bytes | None], version: str) -> dict[str, str]:
+        """Facts about an image the config depends on (its users, the config version its binary accepts),
+        learnt without running anything in it: `read_file(path)` gives a file of the image (None if absent).
+        Raise ValueError naming the reason when the image cannot work."""
+        return {}
 
     def container_spec(self, node: NodePlan, plan: Plan, image: NodeImage, labels: Mapping[str, str]) -> ContainerSpec:
         raise NotImplementedError

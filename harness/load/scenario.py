@@ -227,6 +227,12 @@ class Scenario(_Strict):
     known_issues: tuple[KnownIssue, ...] = ()
     ipv6: bool = False
     """Give the network and every node an IPv6 address too, so clients can connect over IPv6."""
+    rollout: bool = False
+    """Also run the rollout states: each tier of a server family on the new release of a pair of adjacent
+    releases and the others on the old one, and the other way round (see `tiers`)."""
+    tiers: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """Which nodes are upgraded together, front tier first. Without it, the nodes of a family are grouped by
+    their role within their kind (Dovecot: proxy, backend), in the order the chains reach them."""
     source: SourceMap = Field(exclude=True, repr=False)
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -240,6 +246,39 @@ class Scenario(_Strict):
         """The server families this scenario runs, in the registry's order."""
         used = {registry.get(node.kind).family for node in self.nodes.values()}
         return [family for family in registry.families() if family in used]
+
+    def tier_of(self, name: str) -> str | None:
+        """The tier a server node belongs to (None for the harness's own hops)."""
+        for tier, members in self.tiers.items():
+            if name in members:
+                return tier
+        spec = self.nodes[name]
+        kind = registry.get(spec.kind)
+        return kind.variant(spec) if kind.family else None
+
+    def tier_map(self) -> dict[str, list[str]]:
+        """family -> the tiers of its nodes, front first: declared tiers as written, others in the order the
+        chains from the clients reach them."""
+        reached = dict.fromkeys([name for session in self.clients for name in self._chain_from(session.to)]
+                                + list(self.nodes))
+        found: dict[str, list[str]] = {}
+        for name in reached:
+            family = registry.get(self.nodes[name].kind).family
+            tier = self.tier_of(name)
+            if family and tier and tier not in found.setdefault(family, []):
+                found[family].append(tier)
+        declared = list(self.tiers)
+        rank = {tier: index for index, tier in enumerate(declared)}
+        return {family: sorted(tiers, key=lambda tier: rank.get(tier, len(declared)))
+                for family, tiers in found.items()}
+
+    def _chain_from(self, start: str) -> list[str]:
+        chain: list[str] = []
+        current: str | None = start
+        while current is not None and current not in chain and current in self.nodes:
+            chain.append(current)
+            current = self.nodes[current].to
+        return chain
 
     def pins(self) -> dict[str, tuple[str, ...] | None]:
         """The versions the scenario pins, per family it uses (None: every version of the matrix)."""
@@ -407,6 +446,7 @@ def _reference_problems(scenario: Scenario) -> Any:
             if problem:
                 field = ".".join(("expect", name, *map(str, path)))
                 yield scenario.line_of("expect", name, *path), field, problem
+    yield from _tier_problems(scenario, names)
     for index, issue in enumerate(scenario.known_issues):
         if issue.node is not None and issue.node not in names:
             yield scenario.line_of("known_issues", index, "node"), f"known_issues[{index}].node", (
@@ -423,6 +463,29 @@ def _observable_problem(scenario: Scenario, node: NodeModel, category: str) -> s
     """Why this node cannot show this kind of observation, or None."""
     kind = registry.get(node.kind)
     return kind.observable_problem(node, category, scenario.servers.get(kind.family) if kind.family else None)
+
+
+def _tier_problems(scenario: Scenario, names: set[str]) -> Any:
+    placed: dict[str, str] = {}
+    for tier, members in scenario.tiers.items():
+        families = set()
+        for index, member in enumerate(members):
+            where = scenario.line_of("tiers", tier, index), f"tiers.{tier}[{index}]"
+            if member not in names:
+                yield *where, f"no node named `{member}`"
+                continue
+            family = registry.get(scenario.nodes[member].kind).family
+            if family is None:
+                yield *where, f"`{member}` is a {scenario.nodes[member].kind} node: only servers have versions"
+            elif member in placed:
+                yield *where, f"`{member}` is in tier `{placed[member]}` already"
+            families.add(family)
+            placed[member] = tier
+        if len(families - {None}) > 1:
+            yield scenario.line_of("tiers", tier), f"tiers.{tier}", "a tier holds servers of one family"
+    if scenario.rollout and not any(len(tiers) > 1 for tiers in scenario.tier_map().values()):
+        yield scenario.line_of("rollout"), "rollout", (
+            "a rollout needs two tiers of one server family (e.g. proxies and backends), or `tiers:`")
 
 
 def _expected_values(model: BaseModel) -> Any:

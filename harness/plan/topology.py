@@ -37,12 +37,23 @@ class NodePlan:
 class Plan:
     scenario: Scenario
     versions: Mapping[str, str]
+    """family -> version (in a rollout state, of the family's first tier)."""
     subnet: str
     client_address: str
     nodes: Mapping[str, NodePlan]
     forward_names: tuple[str, ...]
     subnet6: str | None = None
     client_address6: str | None = None
+    node_versions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """node -> family -> version of every server node, and of each hop of the harness's own the version of the
+    server that sends to it (what it records was sent by that server)."""
+
+    def version_of(self, name: str) -> str | None:
+        """The server version a node runs (None for the harness's own hops)."""
+        family = registry.get(self.nodes[name].kind).family
+        if family is None:
+            return None
+        return self.node_versions.get(name, {}).get(family, self.versions.get(family))
 
     @property
     def context(self) -> Context:
@@ -50,7 +61,9 @@ class Plan:
         addresses |= {f"{name}.v6": node.address6 for name, node in self.nodes.items() if node.address6}
         if self.client_address6:
             addresses[f"{CLIENT}.v6"] = self.client_address6
-        return Context({**addresses, CLIENT: self.client_address}, self.versions)
+        servers = {name: versions for name, versions in self.node_versions.items()
+                   if registry.get(self.nodes[name].kind).family is not None}
+        return Context({**addresses, CLIENT: self.client_address}, self.versions, self.node_versions, servers)
 
     def chains(self) -> list[list[str]]:
         """Every path a client takes: from a client's first node along `to:` links (stops at a revisit)."""
@@ -67,7 +80,8 @@ class Plan:
         return chains
 
 
-def plan(scenario: Scenario, versions: Mapping[str, str], subnet: str, subnet6: str | None = None) -> Plan:
+def plan(scenario: Scenario, versions: Mapping[str, str], subnet: str, subnet6: str | None = None,
+         node_versions: Mapping[str, Mapping[str, str]] | None = None) -> Plan:
     """Addresses are fixed up front (gateway = the client, nodes from .10 on), so configs render before start.
     With `subnet6` every node also gets the IPv6 address of the same host number."""
     addresses, client_address = _addresses(scenario, subnet)
@@ -87,7 +101,7 @@ def plan(scenario: Scenario, versions: Mapping[str, str], subnet: str, subnet6: 
         for name, spec in scenario.nodes.items()
     }
     return Plan(scenario, dict(versions), subnet, client_address, nodes, forward_names(scenario), subnet6,
-                client_address6)
+                client_address6, dict(node_versions or {}))
 
 
 def _addresses(scenario: Scenario, subnet: str) -> tuple[dict[str, str], str]:

@@ -68,4 +68,4 @@ class NodeContainer:
         wrapped = self._container.get_wrapped_container()
         if wrapped is not None:
             with contextlib.suppress(docker.errors.NotFound):
-                wrapped.remove(force=True)
+                wrapped.remove(force=True, v=True)  # and the anonymous volumes an image declares

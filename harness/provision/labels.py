@@ -46,7 +46,7 @@ def sweep(client: docker.DockerClient, *, only_session: str | None = None, every
     for container in labelled_containers(client):
         if _should_remove(container.get("Labels") or {}, only_session, everything):
             with contextlib.suppress(docker.errors.NotFound):
-                client.api.remove_container(container["Id"], force=True)
+                client.api.remove_container(container["Id"], force=True, v=True)
                 removed += 1
     for network in labelled_networks(client):
         if _should_remove(network.get("Labels") or {}, only_session, everything):

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from harness.load.scenario import Scenario, ScenarioError, load_scenario
-from harness.plan.versions import Combination, selected_combinations
-from harness.pytest.state import RunState, state_of
+from harness.plan.versions import Combination, MatrixError, selected_combinations
+from harness.provision.images import ImageError
+from harness.pytest.state import state_of
 
 
 class ScenarioFile(pytest.File):
@@ -20,7 +21,11 @@ class ScenarioFile(pytest.File):
         except ScenarioError as exc:
             raise self.CollectError(str(exc)) from None
         state = state_of(self.config)
-        combos = selected_combinations(scenario, state.wanted, state.user_images)
+        try:
+            releases_of = state.matrix()
+        except (MatrixError, ImageError, ValueError) as exc:
+            raise self.CollectError(f"{self.path}: {exc}") from None
+        combos = selected_combinations(scenario, state.wanted, state.user_images, releases_of, state.rollouts)
         if not combos:
             yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[no-version]", scenario=scenario, combo=None)
         for combo in combos:
@@ -55,13 +60,16 @@ class ScenarioItem(pytest.Item):
         from harness.report.failure import failure_text
 
         state = state_of(self.config)
-        run = ScenarioRun(self.scenario, self.combo, _image_set(state), state.session, self.nodeid,
+        run = ScenarioRun(self.scenario, self.combo, state.image_set(), state.session, self.nodeid,
                           keep=state.keep, complete_logs=bool(state.observations))
         result = run.execute()
         if state.keep:
             print(_keep_text(run))
         for family, version in result.server_versions.items():
             self.user_properties.append((f"{family}_version", version))
+        self.user_properties.append(("node_versions", ",".join(
+            f"{name}={result.plan.scenario.nodes[name].kind}-{version}"
+            for name in result.plan.nodes if (version := result.plan.version_of(name)))))
         outcome = "failed" if not result.passed else "xfailed" if result.health.known_seen else "passed"
         if state.observations:
             from harness.report.record import item_record
@@ -84,20 +92,6 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"scenario {self.scenario.name} [{self.label}]"
-
-
-def _image_set(state: RunState) -> Any:
-    if state.images is None:
-        import docker
-
-        from harness.provision.images import ImageSet
-        from harness.provision.labels import sweep
-
-        client = docker.from_env(timeout=120)
-        state.docker = client
-        sweep(client)
-        state.images = ImageSet(client)
-    return state.images
 
 
 def _keep_text(run: Any) -> str:

@@ -29,11 +29,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--{family}-image", default=os.environ.get(f"{variable}_IMAGE", ""), metavar="TAG",
                         help=f"run every {family} node on this image instead of the built-in matrix "
                              "(version detected)")
+        group.addoption(f"--{family}-package", default=os.environ.get(f"{variable}_PACKAGE", ""), metavar="VERSION",
+                        help=f"build the matrix's {family} of that major from this Debian package version "
+                             "(e.g. a point release, to compare with its security update)")
     group.addoption("--observations", default=os.environ.get("MAILHOPS_OBSERVATIONS", ""), metavar="FILE",
                     help="write every item's normalised observations to FILE (JSON), for `python -m harness drift`")
     group.addoption("--summary", default="", metavar="FILE",
                     help="append a markdown summary (Mermaid topology per scenario) to FILE; "
                          "$GITHUB_STEP_SUMMARY is used when set")
+    group.addoption("--rollouts", choices=("scenario", "all", "none"),
+                    default=os.environ.get("MAILHOPS_ROLLOUTS", "scenario"),
+                    help="rollout states (tiers of a chain on adjacent versions): where a scenario asks with "
+                         "`rollout: true` (default), for every scenario with two tiers, or none")
     group.addoption("--keep", action="store_true", default=False,
                     help="leave each scenario's containers and network up, and print how to reach them")
 
@@ -54,6 +61,9 @@ def pytest_configure(config: pytest.Config) -> None:
         wanted={family: [v.strip() for v in config.getoption(family).split(",") if v.strip()]
                 for family in registry.families()},
         user_images=_user_images(config),
+        packages={family: package for family in registry.families()
+                  if (package := config.getoption(f"{family}_package"))},
+        rollouts={"scenario": None, "all": True, "none": False}[config.getoption("rollouts")],
     )
     signal.signal(signal.SIGTERM, _interrupt)
 

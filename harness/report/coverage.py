@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from harness.kinds import registry
 from harness.load.scenario import Scenario
-from harness.plan.versions import combinations, matrix
+from harness.plan.versions import Matrix, combinations
 from harness.protocol.table import PROTOCOLS
 
 SPEC: dict[str, tuple[str, ...]] = {name: row.parameters for name, row in PROTOCOLS.items()}
@@ -35,17 +35,17 @@ class Row:
         return not any(self.cells.values())
 
 
-def table(scenarios: Sequence[Scenario]) -> list[Row]:
+def table(scenarios: Sequence[Scenario], releases_of: Matrix) -> list[Row]:
     """The coverage table: one row per spec parameter, one cell per server version of the protocol's family."""
     covered: dict[tuple[str, str], dict[str, list[str]]] = {}
     for scenario in scenarios:
-        labels = _labels(scenario)
+        labels = _labels(scenario, releases_of)
         for protocol, parameter in sorted(covers(scenario)):
             for label in labels.get(family_of(protocol), []):
                 covered.setdefault((protocol, parameter), {}).setdefault(label, []).append(scenario.name)
     rows = []
     for protocol, parameters in SPEC.items():
-        columns = [release.label for release in matrix()[family_of(protocol)]]
+        columns = [release.label for release in releases_of[family_of(protocol)]]
         for parameter in parameters:
             found = covered.get((protocol, parameter), {})
             cells = {label: tuple(sorted(set(found.get(label, [])))) for label in columns}
@@ -53,9 +53,9 @@ def table(scenarios: Sequence[Scenario]) -> list[Row]:
     return rows
 
 
-def _labels(scenario: Scenario) -> dict[str, list[str]]:
+def _labels(scenario: Scenario, releases_of: Matrix) -> dict[str, list[str]]:
     labels: dict[str, list[str]] = {}
-    for combo in combinations(scenario.families(), scenario.pins(), {}):
+    for combo in combinations(scenario.families(), scenario.pins(), {}, releases_of=releases_of):
         for release in combo.releases:
             labels.setdefault(release.family, [])
             if release.label not in labels[release.family]:

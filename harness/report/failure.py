@@ -43,7 +43,8 @@ def _hop_name(result: RunResult, name: str) -> str:
     if name == CLIENT:
         return f"client ({result.plan.client_address})"
     node = result.plan.nodes[name]
-    return f"{name} [{node.describe()}] ({node.address})"
+    version = result.plan.version_of(name)
+    return f"{name} [{node.describe()}{' ' + version if version else ''}] ({node.address})"
 
 
 def _senders_of(result: RunResult, name: str) -> list[str]:

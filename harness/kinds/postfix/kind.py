@@ -57,8 +57,10 @@ class PostfixKind(NodeKind):
     name = FAMILY
     model = PostfixNode
     family = FAMILY
-    releases = (ServerRelease(FAMILY, "3.7", "bookworm"), ServerRelease(FAMILY, "3.10", "trixie"))
+    releases = (ServerRelease(FAMILY, "3.7", "bookworm"), ServerRelease(FAMILY, "3.10", "trixie"),
+                ServerRelease(FAMILY, "3.11", "forky"))
     version_command = ("postconf", "-d", "-h", "mail_version")
+    package_command = ("dpkg-query", "-W", "-f", "${Version}", "postfix")
     serves = ("smtp", "submission")
     categories = OBSERVABLE
 
@@ -70,7 +72,7 @@ class PostfixKind(NodeKind):
 
     def recipe(self, release: ServerRelease | None) -> ImageRecipe:
         assert release is not None
-        return dockerfile_recipe(FAMILY, release.suite, FOLDER)
+        return dockerfile_recipe(FAMILY, release.suite, FOLDER, package=release.package)
 
     def check_image(self, tag: str, version: str) -> None:
         if major_of(version).split(".")[0] not in MAJORS_WITH_CONFIG:
