@@ -38,7 +38,10 @@ def item_record(result: RunResult, nodeid: str, label: str, outcome: str) -> dic
     """One item's observations, normalised."""
     plan = result.plan
     addresses = {node.address: f"@{name}" for name, node in plan.nodes.items()}
+    addresses |= {node.address6: f"@{name}.v6" for name, node in plan.nodes.items() if node.address6}
     addresses[plan.client_address] = f"@{CLIENT}"
+    if plan.client_address6:
+        addresses[plan.client_address6] = f"@{CLIENT}.v6"
     given = plan.scenario.file.read_text(encoding="utf-8")
     made = {value.partition(":")[0] for node in result.nodes.values() for event in node.events
             for key, value in event.fields.items() if key in SESSION_FIELDS}
@@ -116,7 +119,9 @@ class _Normaliser:
 
     def text(self, value: str) -> str:
         for address in self._by_length:
-            value = re.sub(rf"(?<![\d.]){re.escape(address)}(?![\d])", self.addresses[address], value)
+            # An IPv4 address may be followed by `:port`; an IPv6 one is delimited by anything but hex and `:`.
+            before, after = (r"(?<![\d.])", r"(?![\d])") if "." in address else (r"(?<![\w:])", r"(?![\w:])")
+            value = re.sub(before + re.escape(address) + after, self.addresses[address], value)
         for session in self._sessions:
             value = value.replace(session, "<session>")
         return _CONTAINER.sub("<container>", value)
