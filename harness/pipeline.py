@@ -24,7 +24,7 @@ from harness.load.scenario import Scenario
 from harness.observe.events import NodeObservation
 from harness.observe.settle import settle
 from harness.plan.topology import NodePlan, Plan, plan
-from harness.plan.versions import Combination
+from harness.plan.versions import Combination, ServerRelease
 from harness.provision.container import NodeContainer, NodeStartError
 from harness.provision.images import ImageSet
 from harness.provision.labels import ownership_labels
@@ -87,8 +87,12 @@ class ScenarioRun:
         node = self.scenario.nodes[name]
         family = registry.get(node.kind).family
         if family is None:
-            return self.images.own(node.kind)
+            return self.images.own(node.kind, self._generation())
         return self.images.server(self.combination.release(family, self.scenario.tier_of(name)))
+
+    def _generation(self) -> ServerRelease | None:
+        """The release whose Debian suite the harness's own hops are built from (HAProxy, nginx)."""
+        return next((release for release in self.combination.releases if release.suite), None)
 
     def _node_versions(self) -> dict[str, dict[str, str]]:
         """node -> {family: version}: a server's own; a hop of the harness's own records what its sender sent,

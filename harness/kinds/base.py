@@ -54,6 +54,16 @@ class NodeModel(BaseModel):
         """Forwarding parameters this node sends of its own accord, per protocol (an inject relay's ID/XCLIENT)."""
         return []
 
+    def trust_lists(self) -> dict[str, tuple[str, ...]]:
+        """Every list of senders the node trusts for something, by field (each entry a node, `client`,
+        `<node>/<prefix>`, `<node>.v6` or a network), resolved to networks by the plan."""
+        return {"trust": self.trust}
+
+    def proxy_protocol_port(self, protocol: str) -> int | None:
+        """The port where this node takes a PROXY protocol header before `protocol`, or None (a front such as
+        HAProxy then connects to the protocol's own port, without a header)."""
+        return None
+
 
 @dataclass(frozen=True)
 class ImageRecipe:
@@ -143,7 +153,8 @@ class NodeKind:
                 f"{', '.join(sorted(allowed)) or 'nothing (expect things of the next hop instead)'}")
 
     def recipe(self, release: ServerRelease | None) -> ImageRecipe:
-        """The image recipe for a release of the matrix (None for a kind without a family)."""
+        """The image recipe for a release of the matrix. A kind without a family gets the item's generation: the
+        release of its first server family (so a front can come from the same Debian suite), or None."""
         raise NotImplementedError
 
     def check_image(self, tag: str, version: str) -> None:

@@ -295,7 +295,8 @@ def load_scenario(file: Path, root: Path | None = None) -> Scenario:
         raise ScenarioError(f"{file}:1: a scenario is a mapping with `nodes:`, `clients:` and `expect:`")
     name = _scenario_name(file, root)
     errors: list[tuple[tuple[str | int, ...], str]] = []
-    data = {**data, "nodes": _validated_map(data, "nodes", _node_of, errors),
+    folder = file.resolve().parent
+    data = {**data, "nodes": _validated_map(data, "nodes", lambda entry: _node_of(entry, folder), errors),
             "expect": _validated_map(data, "expect", _expect_of, errors)}
     try:
         scenario = Scenario.model_validate({**data, "name": name, "file": file, "source": source})
@@ -332,14 +333,15 @@ class _EntryError(ValueError):
         self.path = path
 
 
-def _node_of(entry: Any) -> NodeModel:
+def _node_of(entry: Any, folder: Path) -> NodeModel:
     if not isinstance(entry, dict):
         raise _EntryError((), "a node is a mapping with `kind:`")
     kind = entry.get("kind")
     if kind not in registry.names():
         raise _EntryError(("kind",) if "kind" in entry else (),
                           f"`kind:` must be one of {', '.join(registry.names())}" + (f", not `{kind}`" if kind else ""))
-    return registry.get(kind).model.model_validate(entry)
+    # The folder lets a node read files beside the scenario (an operator's config_file).
+    return registry.get(kind).model.model_validate(entry, context={"folder": folder})
 
 
 def _expect_of(entry: Any) -> NodeExpect:
@@ -409,16 +411,17 @@ def _reference_problems(scenario: Scenario) -> Any:
         for field, other in node.node_references().items():
             if other not in names:
                 yield scenario.line_of("nodes", name, field), f"nodes.{name}.{field}", f"no node named `{other}`"
-        for index, trusted in enumerate(node.trust):
+        for list_field, index, trusted in ((f, i, e) for f, entries in node.trust_lists().items()
+                                           for i, e in enumerate(entries)):
             base, _, prefix = trusted.partition("/")
             v6 = base.endswith(".v6")
             by_name = base.removesuffix(".v6") in names | {CLIENT} and (
                 not prefix or (prefix.isdigit() and 0 < int(prefix) <= (128 if v6 else 32)))
             if v6 and not scenario.ipv6:
-                yield scenario.line_of("nodes", name, "trust", index), f"nodes.{name}.trust[{index}]", (
+                yield scenario.line_of("nodes", name, list_field, index), f"nodes.{name}.{list_field}[{index}]", (
                     f"`{trusted}` is an IPv6 address: the scenario needs `ipv6: true`")
             if not by_name and not _is_network(trusted):
-                yield scenario.line_of("nodes", name, "trust", index), f"nodes.{name}.trust[{index}]", (
+                yield scenario.line_of("nodes", name, list_field, index), f"nodes.{name}.{list_field}[{index}]", (
                     f"`{trusted}` is neither a node, `client`, `<node>/<prefix>`, `<node>.v6`, "
                     "nor an address or network"
                 )

@@ -22,6 +22,8 @@ class NodePlan:
     upstream: str | None
     trusted_networks: tuple[str, ...]
     address6: str | None = None
+    networks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Every trust list of the node (`trust_lists()`) as networks, by field; `trust` is `trusted_networks`."""
     references: Mapping[str, str] = field(default_factory=dict)
     """The addresses of the other nodes the node's settings name (its `node_references()`), by field."""
 
@@ -95,6 +97,8 @@ def plan(scenario: Scenario, versions: Mapping[str, str], subnet: str, subnet6: 
             address=addresses[name],
             upstream=addresses[spec.to] if spec.to else None,
             trusted_networks=tuple(net for entry in spec.trust for net in _networks_of(entry, known, known6)),
+            networks={field: tuple(net for entry in entries for net in _networks_of(entry, known, known6))
+                      for field, entries in spec.trust_lists().items()},
             references={field: addresses[other] for field, other in spec.node_references().items()},
             address6=addresses6.get(name),
         )

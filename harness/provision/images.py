@@ -265,12 +265,20 @@ class ImageSet:
         """The server version in a release's image (building it if needed)."""
         return self.server(release).version or ""
 
-    def own(self, kind_name: str) -> NodeImage:
-        """The image of a kind without versions."""
-        if kind_name not in self._own:
+    def own(self, kind_name: str, generation: ServerRelease | None = None) -> NodeImage:
+        """The image of a kind without a family of its own, for the item's generation (see NodeKind.recipe); its
+        version is read when the kind says how."""
+        kind = kind_named(kind_name)
+        recipe = kind.recipe(generation)
+        key = f"{kind_name}:{recipe_key(recipe)}"
+        if key not in self._own:
             with lock():
-                self._own[kind_name] = NodeImage(build(self.client, kind_named(kind_name).recipe(None)))
-        return self._own[kind_name]
+                tag = build(self.client, recipe)
+                version, package = (image_facts(self.client, tag, list(kind.version_command),
+                                                list(kind.package_command), recipe)
+                                    if kind.version_command else (None, None))
+            self._own[key] = NodeImage(tag, None, version, package)
+        return self._own[key]
 
 
 def labelled_matrix(packages: Mapping[str, str] | None = None,

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dockerfile_recipe, node_container
 from harness.kinds.dovecot.log import events_from_log
-from harness.kinds.dovecot.model import DovecotNode
+from harness.kinds.dovecot.model import HAPROXY_PORTS, DovecotNode
+from harness.kinds.operator import pick, version_labels
 from harness.observe.events import NodeObservation
 from harness.plan.versions import ServerRelease, major_of, short_version
 from harness.protocol.table import PROTOCOLS
@@ -26,8 +27,8 @@ TEMPLATES = Path(__file__).resolve().parent
 CONFIG_PATH = "/etc/mailhops/dovecot.conf"
 IMAP_PORT = PROTOCOLS["imap"].port
 OBSERVABLE = {
-    "proxy": frozenset({"proxied", "auth", "forward", "id", "ttl", "xclient", "drop"}),
-    "backend": frozenset({"login", "auth", "forward", "id", "ttl", "xclient", "delivery"}),
+    "proxy": frozenset({"proxied", "auth", "forward", "id", "ttl", "xclient", "drop", "haproxy"}),
+    "backend": frozenset({"login", "auth", "forward", "id", "ttl", "xclient", "delivery", "haproxy"}),
 }
 ONLY_23 = {"id", "ttl"}
 """Only Dovecot 2.3 logs the ID it received (imap_id_log); 2.4 logs no x-* keys."""
@@ -49,9 +50,11 @@ def template_majors() -> list[str]:
     return sorted(path.name for path in TEMPLATES.iterdir() if (path / "base.conf").is_file())
 
 
-def render_config(node: NodePlan, plan: Plan, major: str, facts: Mapping[str, str] | None = None) -> str:
+def render_config(node: NodePlan, plan: Plan, major: str, facts: Mapping[str, str] | None = None,
+                  version: str | None = None) -> str:
     """The whole dovecot.conf for this node, in the syntax of Dovecot `major`, for an image with `facts` (its
-    users and config version, from `inspect_image`; Debian's layout when not given)."""
+    users and config version, from `inspect_image`; Debian's layout when not given), then the HAProxy listeners
+    and the operator's settings (for `version`'s keys)."""
     spec = node.spec
     assert isinstance(spec, DovecotNode)
     directory = TEMPLATES / major
@@ -77,7 +80,30 @@ def render_config(node: NodePlan, plan: Plan, major: str, facts: Mapping[str, st
         "users": user_settings(known),
     }
     text = (directory / "base.conf").read_text() + (directory / f"{spec.role}.conf").read_text()
-    return string.Template(text).substitute(values)
+    return (string.Template(text).substitute(values) + haproxy_listeners(node)
+            + operator_config(spec, version_labels(FAMILY, version or major)))
+
+
+def haproxy_listeners(node: NodePlan) -> str:
+    """`haproxy = yes` listeners beside the plain ones, and who may send the header (haproxy_trusted)."""
+    spec = node.spec
+    assert isinstance(spec, DovecotNode)
+    if not spec.haproxy:
+        return ""
+    lines = ["# mailhops: listeners that take a PROXY header first"]
+    for protocol, port in HAPROXY_PORTS.items():
+        service = "lmtp" if protocol == "lmtp" else f"{protocol}-login"
+        lines += [f"service {service} {{", f"  inet_listener {protocol}_haproxy {{", f"    port = {port}",
+                  "    haproxy = yes", "  }", "}"]
+    lines.append(f"haproxy_trusted_networks = {' '.join(node.networks.get('haproxy_trusted', ()))}")
+    return "\n".join(lines) + "\n"
+
+
+def operator_config(spec: DovecotNode, labels: list[str]) -> str:
+    """The operator's settings, config text and config file, after everything of the harness's (so they win)."""
+    parts = [f"{name} = {value}" for name, value in spec.settings.items()]
+    parts += [text.rstrip("\n") for text in (pick(spec.config, labels), spec.config_file or "") if text]
+    return "# mailhops: the operator's settings\n" + "\n".join(parts) + "\n" if parts else ""
 
 
 def user_settings(facts: Mapping[str, str]) -> str:
@@ -190,7 +216,7 @@ class DovecotKind(NodeKind):
     def container_spec(self, node: NodePlan, plan: Plan, image: NodeImage, labels: Mapping[str, str]) -> ContainerSpec:
         assert image.release is not None
         facts = {**version_facts(image.version or ""), **image.facts}
-        files = {CONFIG_PATH: render_config(node, plan, image.release.major, facts).encode()}
+        files = {CONFIG_PATH: render_config(node, plan, image.release.major, facts, image.short_version).encode()}
         # Reset entrypoint, as root: rootless images (only vmail) can still switch to their users and chroot.
         return node_container(node, image, labels, ("dovecot", "-F", "-c", CONFIG_PATH), files=files, as_root=True)
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dockerfile_recipe, node_container
+from harness.kinds.operator import pick, version_labels
 from harness.kinds.postfix.log import events_from_log
-from harness.kinds.postfix.model import PostfixNode
+from harness.kinds.postfix.model import HAPROXY_PORTS, PostfixNode
 from harness.observe.events import NodeObservation
 from harness.plan.versions import ServerRelease, major_of
 from harness.protocol.table import PROTOCOLS
@@ -26,17 +27,13 @@ FOLDER = Path(__file__).resolve().parent
 TEMPLATE = FOLDER / "main.cf"
 MAIN_CF = "/etc/postfix/main.cf"
 SMTP_PORT = PROTOCOLS["smtp"].port
-START = (
-    "postconf -F '*/*/chroot = n' "
-    "&& postconf -M 'submission/inet=submission inet n - n - - smtpd' "
-    "&& exec postfix start-fg"
-)
 MAJORS_WITH_CONFIG = ("3",)
 """main.cf uses nothing that changed across Postfix 3.x."""
 OBSERVABLE = frozenset({"client", "recipient", "disconnect", "connect"})
 
 
-def render_main_cf(node: NodePlan) -> str:
+def render_main_cf(node: NodePlan, version: str = "") -> str:
+    """main.cf: the harness's, then the operator's settings and text (for `version`'s keys), which win."""
     spec = node.spec
     assert isinstance(spec, PostfixNode)
     values = {
@@ -44,7 +41,23 @@ def render_main_cf(node: NodePlan) -> str:
         "inet_protocols": spec.inet_protocols,
         "trusted_networks": " ".join(_postfix_network(net) for net in node.trusted_networks),
     }
-    return string.Template(TEMPLATE.read_text()).substitute(values)
+    operator = [f"{name} = {value}" for name, value in spec.settings.items()]
+    operator += [text.rstrip("\n") for text in (pick(spec.config, version_labels(FAMILY, version)),
+                                                spec.config_file or "") if text]
+    tail = "# mailhops: the operator's settings\n" + "\n".join(operator) + "\n" if operator else ""
+    return string.Template(TEMPLATE.read_text()).substitute(values) + tail
+
+
+def start_command(spec: PostfixNode) -> str:
+    """Debian's master.cf with chroot off and a submission listener, the PROXY listeners and the operator's
+    entries, then `postfix start-fg`."""
+    steps = ["postconf -F '*/*/chroot = n'", "postconf -M 'submission/inet=submission inet n - n - - smtpd'"]
+    if spec.haproxy:
+        for port in HAPROXY_PORTS.values():
+            steps += [f"postconf -M '{port}/inet={port} inet n - n - - smtpd'",
+                      f"postconf -P '{port}/inet/smtpd_upstream_proxy_protocol=haproxy'"]
+    steps += [f"postconf -M '{service}={entry}'" for service, entry in spec.master.items()]
+    return " && ".join([*steps, "exec postfix start-fg"])
 
 
 def _postfix_network(network: str) -> str:
@@ -80,8 +93,9 @@ class PostfixKind(NodeKind):
                              "Postfix 3.x")
 
     def container_spec(self, node: NodePlan, plan: Plan, image: NodeImage, labels: Mapping[str, str]) -> ContainerSpec:
-        return node_container(node, image, labels, ("sh", "-c", START),
-                              files={MAIN_CF: render_main_cf(node).encode()}, as_root=True)
+        assert isinstance(node.spec, PostfixNode)
+        return node_container(node, image, labels, ("sh", "-c", start_command(node.spec)),
+                              files={MAIN_CF: render_main_cf(node, image.short_version).encode()}, as_root=True)
 
     def ready(self, node: NodePlan, container: NodeContainer) -> bool:
         return (read_greeting(node.address, SMTP_PORT) or "").startswith("220 ")

@@ -1,0 +1,68 @@
+"""The operator's own server settings on a node: shared by the server kinds (Dovecot, Postfix). A node carries them
+inline (`settings:` key = value, `config:` text, either per version) or in a file beside the scenario
+(`config_file:`); the kind renders them after its own config so they win, and refuses at load time the settings
+the harness must own to observe the node."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationInfo
+
+Versioned = str | dict[str, str]
+"""A text, or texts by version key (`dovecot-2.3: ...`, `dovecot-2.4: ...`, `default: ...`)."""
+_SETTING_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*=", re.MULTILINE)
+
+
+def read_config_file(value: Any, info: ValidationInfo) -> Any:
+    """`config_file:` relative to the scenario's folder -> its text (pydantic validation context `folder`)."""
+    if value is None:
+        return None
+    folder = (info.context or {}).get("folder")
+    path = Path(folder or ".") / str(value)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+
+
+def top_level_settings(text: str) -> list[str]:
+    """The names a config text sets outside any section (`name = value` at depth 0)."""
+    names, depth = [], 0
+    for line in text.splitlines():
+        stripped = line.split("#", 1)[0].strip()
+        if depth == 0 and (match := _SETTING_LINE.match(stripped)):
+            names.append(match.group(1))
+        depth += stripped.count("{") - stripped.count("}")
+    return names
+
+
+def owned_problem(names: Iterable[str], owned: Mapping[str, str]) -> str | None:
+    """Why setting these names would break observation (owned name -> why the harness owns it), or None."""
+    taken = [name for name in names if name in owned]
+    if not taken:
+        return None
+    return "; ".join(f"the harness owns `{name}`: {owned[name]}" for name in dict.fromkeys(taken))
+
+
+def texts_of(value: Versioned | None) -> list[str]:
+    """Every text a possibly version-keyed value may render to."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value.values())
+
+
+def pick(value: Versioned | None, labels: Iterable[str]) -> str:
+    """The text for this node's version labels (most specific first, then `default`); '' if none applies."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return next((value[label] for label in [*labels, "default"] if label in value), "")
+
+
+def version_labels(family: str, version: str) -> list[str]:
+    """`dovecot-2.4.1`, `dovecot-2.4`, `dovecot-2`."""
+    parts = version.split(".")
+    return [f"{family}-{'.'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
