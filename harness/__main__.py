@@ -44,11 +44,12 @@ def main(argv: list[str] | None = None) -> int:
 def _coverage(scenarios: Path, output: Path) -> int:
     from harness.load.scenario import load_scenario
     from harness.provision.images import labelled_matrix
-    from harness.report.coverage import markdown, table
+    from harness.report.coverage import hop_rows, markdown, table
 
-    rows = table([load_scenario(file) for file in sorted(scenarios.rglob("*.yaml"))], labelled_matrix())
+    loaded = [load_scenario(file) for file in sorted(scenarios.rglob("*.yaml"))]
+    rows = table(loaded, labelled_matrix())
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(markdown(rows))
+    output.write_text(markdown(rows, hop_rows(loaded)))
     empty = [f"{row.protocol} {row.parameter}" for row in rows if row.empty]
     print(f"wrote {output}: {len(rows)} rows, {len(empty)} without a scenario{': ' if empty else ''}{', '.join(empty)}")
     return 1 if empty else 0

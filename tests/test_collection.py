@@ -93,3 +93,10 @@ def test_shipped_scenarios_collect_on_every_generation(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(["*imap/trusted_front.yaml::trusted_front[[]dovecot-2.3[]]",
                                  "*imap/trusted_front.yaml::trusted_front[[]dovecot-2.4.1[]]",
                                  "*imap/trusted_front.yaml::trusted_front[[]dovecot-2.4.5[]]"])
+
+
+def test_a_version_key_of_no_known_version_is_refused_at_collection(scenarios_dir: pytest.Pytester) -> None:
+    (scenarios_dir.path / "scenarios" / "typo.yaml").write_text(
+        TWO_HOP + "expect:\n  backend:\n    login: {rip: {dovecot-9.9: 203.0.113.7, default: \"@proxy\"}}\n")
+    result = collect(scenarios_dir, "scenarios")
+    result.stdout.fnmatch_lines(["*typo.yaml:8: expect.backend.login.rip: `dovecot-9.9` is no version of the matrix*"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.load.scenario import load_scenario
 from harness.provision.images import labelled_matrix
-from harness.report.coverage import SPEC, covers, markdown, table
+from harness.report.coverage import SPEC, covers, hop_rows, markdown, table
 from tests.conftest import ROOT, SCENARIOS, WriteScenario
 
 
@@ -25,7 +25,14 @@ def test_every_parameter_is_covered_on_every_version() -> None:
 
 def test_committed_table_is_up_to_date() -> None:
     committed = (ROOT / "docs" / "COVERAGE.md").read_text()
-    assert committed == markdown(shipped_rows()), "run: python -m harness coverage"
+    scenarios = [load_scenario(file) for file in sorted(SCENARIOS.rglob("*.yaml"))]
+    assert committed == markdown(shipped_rows(), hop_rows(scenarios)), "run: python -m harness coverage"
+
+
+def test_every_kind_of_hop_has_a_scenario() -> None:
+    hops = hop_rows([load_scenario(file) for file in sorted(SCENARIOS.rglob("*.yaml"))])
+    assert {"haproxy", "nginx", "relay", "dovecot", "postfix"} <= set(hops)
+    assert all(hops.values()), [kind for kind, names in hops.items() if not names]
 
 
 def test_rows_are_the_spec() -> None:

@@ -71,8 +71,8 @@ def test_a_registered_kind_has_its_own_errors_and_keys(sink_kind: None, write_sc
 def test_without_registration_the_kind_is_unknown(write_scenario: WriteScenario) -> None:
     with pytest.raises(ScenarioError) as caught:
         load_scenario(write_scenario(SCENARIO))
-    assert "case.yaml:9: nodes.sink.kind: `kind:` must be one of dovecot, postfix, relay, not `sink`" in str(
-        caught.value)
+    assert (f"case.yaml:9: nodes.sink.kind: `kind:` must be one of {', '.join(registry.names())}, not `sink`"
+            in str(caught.value))
 
 
 def _run(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str | None]]:

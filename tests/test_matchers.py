@@ -44,7 +44,7 @@ def test_version_map_picks_the_most_specific_label() -> None:
     assert resolve(expected, CTX) == resolve("6", CTX)
     assert resolve({"dovecot-2.4.1": "a", "dovecot-2.4": "b"}, CTX) == resolve("a", CTX)
     assert resolve({"dovecot-2.3": "4", "default": "x"}, CTX) == resolve("x", CTX)
-    assert resolve({"dovecot-2.3": "4"}, CTX) is None
+    assert resolve({"dovecot-2.3": "4"}, CTX).kind == "unresolved"  # type: ignore[union-attr]
 
 
 def test_shape_problems() -> None:
@@ -58,3 +58,23 @@ def test_shape_problems() -> None:
     assert "version key" in (shape_problem({"dovecot 2.4": "x"}, nodes) or "")
     assert "dovecot-2.4: `@x` names no node" in (shape_problem({"dovecot-2.4": "@x"}, nodes) or "")
     assert shape_problem(True, nodes) is not None
+
+
+def test_a_version_map_without_the_running_version_fails_naming_it() -> None:
+    """`{dovecot-9.9: x}` on 2.4.1 is a failing check that says which version ran and which keys there are."""
+    from harness.check.matchers import Context, resolve
+
+    matcher = resolve({"dovecot-9.9": "203.0.113.7"}, Context({}, {"dovecot": "2.4.1"}))
+    assert matcher is not None and not matcher.matches("203.0.113.7")
+    assert "dovecot-2.4.1" in matcher.describe() and "dovecot-9.9" in matcher.describe()
+    assert resolve({"dovecot-9.9": "x", "default": "y"}, Context({}, {"dovecot": "2.4.1"})).matches("y")
+
+
+def test_unknown_version_keys_are_found_nested_but_not_in_matchers() -> None:
+    from harness.check.matchers import unknown_version_keys
+
+    known = {"dovecot-2", "dovecot-2.3", "dovecot-2.4", "dovecot-2.4.1"}
+    assert unknown_version_keys({"dovecot-9.9": 1, "dovecot-2.4": {"dovecot-2.4.7": 2}}, known) == [
+        "dovecot-9.9", "dovecot-2.4.7"]
+    assert unknown_version_keys({"min": 1, "max": 2}, known) == []
+    assert unknown_version_keys({"backend:dovecot-2.3": 1, "default": 2}, known) == []

@@ -195,6 +195,24 @@ def test_an_unknown_field_is_reported_at_its_line_for_every_kind(write_scenario:
 
 
 def test_an_unknown_kind_lists_the_registered_ones(write_scenario: WriteScenario) -> None:
-    message = error_of(write_scenario, VALID.replace("nodes:\n", "nodes:\n  x:\n    kind: haproxy\n"))
-    assert message.endswith("case.yaml:3: nodes.x.kind: `kind:` must be one of dovecot, postfix, relay, "
-                            "not `haproxy`"), message
+    from harness.kinds import registry
+
+    message = error_of(write_scenario, VALID.replace("nodes:\n", "nodes:\n  x:\n    kind: exim\n"))
+    assert message.endswith(f"case.yaml:3: nodes.x.kind: `kind:` must be one of {', '.join(registry.names())}, "
+                            "not `exim`"), message
+
+
+def test_yaml_scalars_are_read_as_yaml_1_2_core(write_scenario: WriteScenario) -> None:
+    """`login: NO` is the IMAP status, not YAML 1.1's false; yes/on/off stay words."""
+    text = VALID.replace("  - to: proxy\n", "  - to: proxy\n    expect: {login: NO, id_reply: yes, greeting: on}\n")
+    session = load_scenario(write_scenario(text)).clients[0]
+    assert (session.expect.login, session.expect.id_reply, session.expect.greeting) == ("NO", "yes", "on")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("{}", "an empty mapping checks nothing"),
+    ("{min: 5, max: 1}", "min 5 is above max 1: no value can match"),
+])
+def test_empty_and_impossible_matchers_are_refused(write_scenario: WriteScenario, value: str, message: str) -> None:
+    text = VALID.replace('login: {rip: "@client"}', f"login: {{rip: {value}}}")
+    assert f"expect.backend.login.rip: {message}" in error_of(write_scenario, text)

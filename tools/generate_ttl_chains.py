@@ -62,7 +62,8 @@ def chain(length: int) -> str:
             drop_at = drops[label]
             link[label] = ttl - hop if drop_at is None or hop < drop_at else None
         link = _same_as_24(link)  # type: ignore[arg-type]
-        sent = ", ".join(f"{label}: {value}" for label, value in link.items() if value is not None)
+        # A version on which this link carries no ID: no TTL crosses it (every version has a value).
+        sent = ", ".join(f"{label}: {'{absent: true}' if value is None else value}" for label, value in link.items())
         never = [label for label, value in link.items() if value is None]
         lines.append(f"  p{hop}:")
         lines.append("    drop:")
@@ -71,11 +72,8 @@ def chain(length: int) -> str:
                                       if drops[label] == hop else "0") for label in DEFAULT_TTL})
         if any(value != "0" for value in counts.values()):
             lines.append("      count: {" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + "}")
-            dropping = [label for label in DEFAULT_TTL if drops[label] == hop]
-            for field, value in (("reason", "ttl"), ("session", f"chain{length}")):
-                values = _same_as_24({label: value for label in dropping}) if "dovecot-2.4" in dropping else {
-                    label: value for label in dropping}
-                lines.append(f"      {field}: {{" + ", ".join(f"{k}: {v}" for k, v in values.items()) + "}")
+            # The count is of this hop's TTL drops of this session: 0 where another hop drops it.
+            lines += ["      reason: ttl", f"      session: chain{length}"]
         else:
             lines.append("      count: 0")
         lines.append(f"  l{hop}:")

@@ -30,11 +30,19 @@ class FieldCheck:
     ok: bool
     path: tuple[str | int, ...] = ()
     """Where the expectation stands under `expect: <node>:` in the scenario file."""
+    bounded: bool = False
+    """An event logged later could still make it fail (a count with an upper bound: `count: 0`, `count: 1`,
+    `{max: 2}`): it holds only once the logs are complete."""
 
 
 @dataclass(frozen=True)
 class Verdict:
     checks: tuple[FieldCheck, ...]
+
+    @property
+    def needs_complete_logs(self) -> bool:
+        """It holds now, but a later log line could turn it: it is only given once the logs are complete."""
+        return any(check.bounded and check.ok for check in self.checks)
 
     @property
     def passed(self) -> bool:
@@ -93,7 +101,9 @@ def _count_check(where: str, label: str, matchers: Mapping[str, Matcher], events
     expected = count.describe()
     if others:
         expected += " with " + ", ".join(f"{key}={m.describe()}" for key, m in others.items())
-    return FieldCheck(where, label, COUNT, expected, str(n), count.matches(str(n)))
+    # More events only ever raise a count: only a lower bound alone cannot be broken by a late line.
+    bounded = not (count.kind == "present" or (count.kind == "range" and count.value[1] is None))
+    return FieldCheck(where, label, COUNT, expected, str(n), count.matches(str(n)), bounded=bounded)
 
 
 def _source_key(wanted: Mapping[str, object], field: str) -> str:
@@ -124,7 +134,7 @@ def _best_event_checks(
     if not matchers:
         return []
     if not events:
-        return [FieldCheck(where, category, key, m.describe(), None, False) for key, m in matchers.items()]
+        return [FieldCheck(where, category, key, m.describe(), None, m.matches(None)) for key, m in matchers.items()]
     candidates = [_event_checks(where, category, matchers, event) for event in events]
     return max(candidates, key=lambda checks: sum(check.ok for check in checks))
 

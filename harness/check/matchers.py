@@ -68,6 +68,8 @@ class Matcher:
     value: Any = None
 
     def matches(self, observed: str | None) -> bool:
+        if self.kind == "unresolved":
+            return False
         if self.kind == "absent":
             return observed is None
         if observed is None:
@@ -85,6 +87,8 @@ class Matcher:
         return observed == self.value
 
     def describe(self) -> str:
+        if self.kind == "unresolved":
+            return f"({self.value})"
         if self.kind == "absent":
             return "(absent)"
         if self.kind == "present":
@@ -112,9 +116,13 @@ def shape_problem(expected: Any, node_names: set[str]) -> str | None:
     if not isinstance(expected, dict):
         return None
     keys = set(expected)
-    if keys and keys <= RANGE_KEYS:
+    if not keys:
+        return "an empty mapping checks nothing: give a value, a matcher or version keys"
+    if keys <= RANGE_KEYS:
         if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in expected.values()):
             return "min and max take numbers"
+        if len(keys) == 2 and expected["min"] > expected["max"]:
+            return f"min {expected['min']} is above max {expected['max']}: no value can match"
         return None
     if keys & MATCHER_KEYS:
         if len(keys) != 1:
@@ -150,7 +158,8 @@ def _matcher_problem(key: str, value: Any) -> str | None:
 
 
 def resolve(expected: Any, context: Context) -> Matcher | None:
-    """The matcher for this run, or None when a version map has no entry for these versions."""
+    """The matcher for this run; a version map with no entry for these versions gives one that fails, naming
+    the versions and the keys."""
     if isinstance(expected, dict):
         if expected and set(expected) <= RANGE_KEYS:
             return Matcher("range", (expected.get("min"), expected.get("max")))
@@ -167,7 +176,9 @@ def resolve(expected: Any, context: Context) -> Matcher | None:
         for label in [*context.version_labels(), "default"]:
             if label in expected:
                 return resolve(expected[label], context)
-        return None
+        # A typo (dovecot-9.9) or a version added to the matrix later must not pass unchecked.
+        running = ", ".join(label for label in context.version_labels() if ":" not in label)
+        return Matcher("unresolved", f"no value for this version ({running}): the keys are {', '.join(expected)}")
     return Matcher("equals", _text(expected, context))
 
 
@@ -184,3 +195,17 @@ def _text(value: Any, context: Context) -> str:
     if text.startswith("@"):
         return context.addresses[text[1:]]
     return text
+
+
+def unknown_version_keys(expected: Any, known: set[str]) -> list[str]:
+    """The version keys of an expected value (nested too) that name no version the run can have: `known` holds
+    every label of the matrix (`dovecot-2`, `dovecot-2.4`, `dovecot-2.4.1`, ...)."""
+    if not isinstance(expected, dict) or set(expected) & (MATCHER_KEYS | RANGE_KEYS):
+        return []
+    found = []
+    for key, value in expected.items():
+        label = str(key).rpartition(":")[2]
+        if key != "default" and label not in known:
+            found.append(str(key))
+        found += unknown_version_keys(value, known)
+    return found

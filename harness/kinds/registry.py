@@ -12,6 +12,8 @@ BUILTIN = (
     "harness.kinds.dovecot:KIND",
     "harness.kinds.postfix:KIND",
     "harness.kinds.relay:KIND",
+    "harness.kinds.nginx:KIND",
+    "harness.kinds.haproxy:KIND",
 )
 ENTRY_POINT_GROUP = "mailhops.kinds"
 

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness.check.matchers import shape_problem, version_label_re
+from harness.check.matchers import shape_problem, unknown_version_keys, version_label_re
 from harness.kinds import registry
 from harness.kinds.base import NodeModel
 from harness.load.values import Expected, Strict, Value, XclientAttributes, text_of, texts_of
@@ -502,6 +502,21 @@ def _expected_values(model: BaseModel) -> Any:
                     yield (*prefix, field), expected
         else:
             yield (category,), value
+
+
+def unknown_version_key_problems(scenario: Scenario, known: set[str]) -> list[str]:
+    """file:line: field: message for every version key that names no version of the matrix (a typo such as
+    dovecot-9.9 would otherwise only fail at run time, or with `default:` never be seen)."""
+    problems = []
+    places = [(("expect", name), expect) for name, expect in scenario.expect.items()]
+    places += [(("clients", index, "expect"), session.expect) for index, session in enumerate(scenario.clients)]
+    for prefix, model in places:
+        for path, value in _expected_values(model):
+            for key in unknown_version_keys(value, known):
+                where = ".".join(str(part) for part in (*prefix, *path))
+                problems.append(f"{scenario.file}:{scenario.line_of(*prefix, *path)}: {where}: `{key}` is no "
+                                f"version of the matrix (it has {', '.join(sorted(known))})")
+    return problems
 
 
 def _is_network(text: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,32 @@ class SourceMap:
         return 1
 
 
+class ScenarioLoader(yaml.SafeLoader):
+    """YAML 1.2 core-schema scalars: only true/false are booleans and decimal, 0o and 0x numbers integers, so
+    `NO` (the IMAP status), `yes`, `on`, `off`, `y` and `n` stay what a mail operator wrote, and neither `010`
+    nor `1:20` turns into another number."""
+
+
+_REPLACED = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")
+ScenarioLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ScenarioLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                     list("tTfF"))
+ScenarioLoader.add_implicit_resolver("tag:yaml.org,2002:int",
+                                     re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+                                     list("-+0123456789"))
+
+
+def _core_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    text = loader.construct_scalar(node)  # type: ignore[arg-type]
+    return int(text[2:], 8) if text.startswith("0o") else int(text, 0) if text.startswith("0x") else int(text, 10)
+
+
+ScenarioLoader.add_constructor("tag:yaml.org,2002:int", _core_int)
+
+
 class YamlSourceError(ValueError):
     """The file is not valid YAML; the message names the file and line."""
 
@@ -34,7 +61,7 @@ def load_with_lines(file: Path) -> tuple[Any, SourceMap]:
     """Parse one YAML document and return its plain data together with its source map."""
     text = file.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=ScenarioLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -68,5 +95,5 @@ def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) 
 
 
 def _scalar(node: yaml.Node) -> Any:
-    loader = yaml.SafeLoader("")
+    loader = ScenarioLoader("")
     return loader.construct_object(node, deep=True)

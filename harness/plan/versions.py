@@ -213,3 +213,14 @@ def selected_combinations(scenario: Any, wanted: Mapping[str, Sequence[str]],
     chosen = _choices(scenario.families(), pins, wanted, images, releases_of)
     states = rollout_states(scenario.tier_map(), uniform[0], chosen, images)
     return uniform + [state for state in states if state.label not in {combo.label for combo in uniform}]
+
+
+def known_labels(releases_of: Matrix, images: Mapping[str, ServerRelease] | None = None) -> set[str]:
+    """Every version key a scenario may use: each release's label and the labels it contains (`dovecot-2.4.1`,
+    `dovecot-2.4`, `dovecot-2`), for the matrix and the user's images."""
+    labels = set()
+    for release in [*(r for releases in releases_of.values() for r in releases), *(images or {}).values()]:
+        version = short_version(release.version) if release.version else release.label_version or release.major
+        parts = version.split("-")[0].split(".")
+        labels |= {f"{release.family}-{'.'.join(parts[:n])}" for n in range(1, len(parts) + 1)}
+    return labels

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from harness.load.scenario import Scenario, ScenarioError, load_scenario
-from harness.plan.versions import Combination, MatrixError, selected_combinations
+from harness.load.scenario import Scenario, ScenarioError, load_scenario, unknown_version_key_problems
+from harness.plan.versions import Combination, MatrixError, known_labels, selected_combinations
 from harness.provision.images import ImageError
 from harness.pytest.state import state_of
 
@@ -25,6 +25,9 @@ class ScenarioFile(pytest.File):
             releases_of = state.matrix()
         except (MatrixError, ImageError, ValueError) as exc:
             raise self.CollectError(f"{self.path}: {exc}") from None
+        problems = unknown_version_key_problems(scenario, known_labels(releases_of, state.user_images))
+        if problems:
+            raise self.CollectError("\n".join(problems))
         combos = selected_combinations(scenario, state.wanted, state.user_images, releases_of, state.rollouts)
         if not combos:
             yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[no-version]", scenario=scenario, combo=None)

@@ -27,8 +27,8 @@ TEMPLATES = Path(__file__).resolve().parent
 CONFIG_PATH = "/etc/mailhops/dovecot.conf"
 IMAP_PORT = PROTOCOLS["imap"].port
 OBSERVABLE = {
-    "proxy": frozenset({"proxied", "auth", "forward", "id", "ttl", "xclient", "drop", "haproxy"}),
-    "backend": frozenset({"login", "auth", "forward", "id", "ttl", "xclient", "delivery", "haproxy"}),
+    "proxy": frozenset({"proxied", "auth", "forward", "id", "ttl", "xclient", "drop", "proxy_header"}),
+    "backend": frozenset({"login", "auth", "forward", "id", "ttl", "xclient", "delivery", "proxy_header"}),
 }
 ONLY_23 = {"id", "ttl"}
 """Only Dovecot 2.3 logs the ID it received (imap_id_log); 2.4 logs no x-* keys."""

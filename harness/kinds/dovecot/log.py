@@ -25,6 +25,11 @@ _SELF_LOOP = re.compile(r"(?P<service>[a-z0-9]+)-login: Error: proxy\((?P<user>[
 _LMTP_DROP = re.compile(r"(?P<service>lmtp)\(\S*?\): Error: .*Proxying to <(?P<user>[^>]*)> "
                         r"(?:(?P<ttl>appears to be looping \(TTL=0\))|loops to itself)")
 _DELIVERY = re.compile(r"lmtp\((?P<user>[^)]+)\)<\d+><(?P<session>[^>]*)>: Info: .*saved mail to (?P<mailbox>\S+)")
+# A PROXY header refused by a haproxy = yes listener, e.g. `imap-login: Warning: haproxy: Client not trusted
+# (rip=10.0.0.10)`: the sender is outside haproxy_trusted_networks (the same line in 2.3, 2.4.1 and 2.4.5).
+_PROXY_HEADER = re.compile(r"(?P<service>[a-z0-9]+)-login: (?P<level>Warning|Error|Info): "
+                           r"haproxy(?:\((?P<version>[^)]*)\))?: (?P<reason>.*?)(?: \(rip=(?P<rip>[^)]*)\))?"
+                           r"(?:: (?P<elements>user=<.*))?$")
 _ELEMENT = re.compile(r"(?P<key>[\w-]+)=(?:<(?P<bracketed>[^>]*)>|(?P<plain>[^,]*))(?:, |,?$)")
 
 
@@ -97,6 +102,17 @@ def _drop_fields(match: re.Match[str], reason: str) -> dict[str, str]:
     return {**elements, **groups, "reason": reason}
 
 
+def _proxy_header_fields(match: re.Match[str]) -> dict[str, str]:
+    """The service, why the header was refused (`Client not trusted`), the sender's address and any elements."""
+    fields = {**parse_elements(match.group("elements") or ""), "service": match.group("service"),
+              "reason": match.group("reason"), "level": match.group("level").lower()}
+    if match.group("rip") is not None:
+        fields["rip"] = match.group("rip")
+    if match.group("version") is not None:
+        fields["version"] = match.group("version")
+    return fields
+
+
 def events_from_log(log: str) -> tuple[Event, ...]:
     """Every login, proxy start and auth request in a Dovecot log, in order."""
     events: list[Event] = []
@@ -122,6 +138,8 @@ def events_from_log(log: str) -> tuple[Event, ...]:
             fields = {"service": "lmtp", "user": match.group("user"),
                       "reason": "ttl" if match.group("ttl") else "self-loop"}
             events.append(Event("drop", fields, line))
+        elif match := _PROXY_HEADER.search(line):
+            events.append(Event("proxy_header", _proxy_header_fields(match), line))
         elif match := _DELIVERY.search(line):
             events.append(Event("delivery", match.groupdict(), line))
         elif match := _USER_IN.search(line):

@@ -1,0 +1,5 @@
+"""The `nginx` node kind."""
+
+from harness.kinds.nginx.kind import NginxKind
+
+KIND = NginxKind()
