@@ -24,5 +24,5 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
 echo "setup: ready (.venv/bin/python -m pytest scenarios/ -n auto)"

@@ -100,3 +100,12 @@ def test_a_version_key_of_no_known_version_is_refused_at_collection(scenarios_di
         TWO_HOP + "expect:\n  backend:\n    login: {rip: {dovecot-9.9: 203.0.113.7, default: \"@proxy\"}}\n")
     result = collect(scenarios_dir, "scenarios")
     result.stdout.fnmatch_lines(["*typo.yaml:8: expect.backend.login.rip: `dovecot-9.9` is no version of the matrix*"])
+
+
+def test_markers_per_protocol_and_node_kind(scenarios_dir: pytest.Pytester) -> None:
+    (scenarios_dir.path / "scenarios" / "two_hop.yaml").write_text(TWO_HOP)
+    lmtp = TWO_HOP.replace("  - to: proxy", "  - {protocol: lmtp, to: proxy}")
+    (scenarios_dir.path / "scenarios" / "lmtp.yaml").write_text(lmtp)
+    result = collect(scenarios_dir, "scenarios", "-m", "lmtp")
+    result.stdout.fnmatch_lines(["*lmtp.yaml::lmtp*", "3/6 tests collected*"])
+    collect(scenarios_dir, "scenarios", "-m", "postfix").stdout.fnmatch_lines(["no tests collected (6 deselected)*"])

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import uuid
 
 import docker
 from docker.models.networks import Network
 from testcontainers.core.container import DockerContainer
 
+from harness.provision.labels import SCENARIO
 from harness.provision.spec import ContainerSpec
 
 
 class NodeStartError(RuntimeError):
     """A node did not become ready; the message carries its log tail."""
+
+
+def container_name(spec: ContainerSpec) -> str:
+    """`mailhops-<scenario>-<node>-<short id>`, so `docker ps` during a run says what is what."""
+    item = spec.labels.get(SCENARIO, "").rpartition("::")[2]  # `trusted_front[dovecot-2.4.1]` of the node id
+    scenario = re.sub(r"[^a-zA-Z0-9_.-]+", "-", item).strip("-.")[:60].strip("-.")
+    return f"mailhops-{scenario + '-' if scenario else ''}{spec.name}-{uuid.uuid4().hex[:6]}"
 
 
 class NodeContainer:
@@ -33,6 +43,7 @@ class NodeContainer:
             networking_config={network.name: endpoint},
             labels=dict(spec.labels),
             hostname=spec.name,
+            name=container_name(spec),
             **extra,
         )
         self._container = container

@@ -51,6 +51,8 @@ class ScenarioItem(pytest.Item):
         if combo is not None:
             self.user_properties.append(("servers", combo.label))
         self.user_properties.append(("nodes", ",".join(scenario.nodes)))
+        for name in markers_of(scenario):
+            self.add_marker(name)
 
     @property
     def label(self) -> str:
@@ -95,6 +97,13 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"scenario {self.scenario.name} [{self.label}]"
+
+
+def markers_of(scenario: Scenario) -> list[str]:
+    """`-m lmtp`, `-m postfix`, `-m haproxy`: the protocols its sessions and hops speak, its kinds of node."""
+    protocols = {session.protocol for session in scenario.clients}
+    protocols |= {protocol for node in scenario.nodes.values() for protocol in node.protocols()}
+    return sorted(protocols | {node.kind for node in scenario.nodes.values()})
 
 
 def _keep_text(run: Any) -> str:

@@ -14,6 +14,7 @@ import pytest
 
 from harness.kinds import registry
 from harness.plan.versions import ServerRelease
+from harness.protocol.table import NAMES as PROTOCOL_NAMES
 from harness.pytest.items import ScenarioFile
 from harness.pytest.state import STATE, RunState, state_of
 
@@ -65,6 +66,8 @@ def pytest_configure(config: pytest.Config) -> None:
                   if (package := config.getoption(f"{family}_package"))},
         rollouts={"scenario": None, "all": True, "none": False}[config.getoption("rollouts")],
     )
+    for name in (*PROTOCOL_NAMES, *registry.names()):
+        config.addinivalue_line("markers", f"{name}: scenarios that speak {name} or have a {name} node")
     signal.signal(signal.SIGTERM, _interrupt)
 
 
