@@ -143,6 +143,7 @@ def wrong_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | N
     return run_scenarios(folder)
 
 
+@pytest.mark.docker
 def test_wrong_expectations_fail_naming_hop_and_parameter(wrong_results: dict[str, str | None]) -> None:
     items = {name: text for name, text in wrong_results.items() if name.startswith(f"{WRONG}[")}
     assert items, sorted(wrong_results)

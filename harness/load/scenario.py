@@ -21,7 +21,7 @@ from pydantic import (
 from harness.check.matchers import shape_problem, unknown_version_keys, version_label_re
 from harness.kinds import registry
 from harness.kinds.base import NodeModel
-from harness.load.values import Expected, Strict, Value, XclientAttributes, text_of, texts_of
+from harness.load.values import Expected, Sendable, Strict, Value, XclientAttributes, text_of, texts_of
 from harness.load.yaml_source import SourceMap, YamlSourceError, load_with_lines
 from harness.protocol.table import NAMES, PROTOCOLS
 
@@ -29,6 +29,8 @@ __all__ = ["CLIENT", "ClientExpect", "ClientSession", "KnownIssue", "NodeExpect"
            "load_scenario", "text_of", "texts_of"]
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+MAX_NODES = 200
+"""Nodes get addresses .10 and up on the scenario's /24 (the client is .1): 200 fit, with room to spare."""
 CLIENT = "client"
 """The name under which a scenario refers to the harness's own client (the address it connects from)."""
 
@@ -42,15 +44,15 @@ Protocol = Literal[NAMES]  # type: ignore[valid-type]
 
 
 class Login(_Strict):
-    user: str = "alice"
-    password: str = "secret"
+    user: Sendable = "alice"
+    password: Sendable = "secret"
 
 
 class Mail(_Strict):
     """A message to send (submission, smtp, lmtp): envelope, and for LMTP the XRCPTFORWARD fields."""
 
-    sender: str = Field("alice@example.test", alias="from")
-    to: tuple[str, ...] = ("bob@example.net",)
+    sender: Sendable = Field("alice@example.test", alias="from")
+    to: tuple[Sendable, ...] = ("bob@example.net",)
     forward: dict[str, Value] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -86,7 +88,7 @@ class ClientSession(_Strict):
     to: str
     ipv6: bool = False
     """Connect to the node's IPv6 address (the scenario needs `ipv6: true`)."""
-    helo: str = "client.example"
+    helo: Sendable = "client.example"
     id: dict[str, Value] | None = None
     xclient: XclientAttributes | None = None
     login: Login | None = None
@@ -397,8 +399,35 @@ def _source_path(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
 
 
 _UNION_MEMBER_TAGS = {"str", "int", "float", "bool"}
+def _speaks(node: NodeModel, protocol: str) -> bool | None:
+    """Whether a node answers `protocol`: a relay's own `protocol:`, a server kind's `serves`; None if the kind
+    does not say (a front such as HAProxy takes whatever its sessions speak)."""
+    if node.protocols():
+        return protocol in node.protocols()
+    serves = registry.get(node.kind).serves
+    return protocol in serves if serves else None
+
+
+def _protocol_problems(scenario: Scenario) -> Any:
+    for index, session in enumerate(scenario.clients):
+        target = scenario.nodes.get(session.to)
+        if target is not None and _speaks(target, session.protocol) is False:
+            yield scenario.line_of("clients", index, "to"), f"clients[{index}].to", (
+                f"`{session.to}` ({target.kind}) does not speak {session.protocol}")
+    for name, node in scenario.nodes.items():
+        upstream = scenario.nodes.get(node.to or "")
+        for protocol in node.protocols():
+            if upstream is not None and _speaks(upstream, protocol) is False:
+                yield scenario.line_of("nodes", name, "to"), f"nodes.{name}.to", (
+                    f"`{node.to}` ({upstream.kind}) does not speak {protocol}, which `{name}` forwards")
+
+
 def _reference_problems(scenario: Scenario) -> Any:
     names = set(scenario.nodes)
+    if len(names) > MAX_NODES:
+        yield scenario.line_of("nodes"), "nodes", (
+            f"{len(names)} nodes: a scenario has at most {MAX_NODES} (their addresses share one /24)")
+    yield from _protocol_problems(scenario)
     for name, node in scenario.nodes.items():
         if not NAME_RE.match(name) or name == CLIENT:
             yield scenario.line_of("nodes", name), f"nodes.{name}", (

@@ -57,16 +57,22 @@ class YamlSourceError(ValueError):
     """The file is not valid YAML; the message names the file and line."""
 
 
+MAX_BYTES = 1024 * 1024
+"""A scenario is a page of YAML: anything larger is refused before it is parsed."""
+MAX_DEPTH = 32
+"""Scenarios nest a few levels (expect -> node -> category -> list -> field -> version map); 32 is generous."""
+
+
 def load_with_lines(file: Path) -> tuple[Any, SourceMap]:
-    """Parse one YAML document and return its plain data together with its source map."""
-    text = file.read_text(encoding="utf-8")
+    """Parse one YAML document and return its plain data together with its source map. Anything that is not a
+    plain UTF-8 YAML document of bounded size and depth, without anchors and aliases, is a YamlSourceError that
+    names the line."""
+    text = _text_of(file)
     try:
+        _check_events(text, file)
         node = yaml.compose(text, Loader=ScenarioLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise YamlSourceError(f"{file}:{line}: not valid YAML: {problem}") from exc
+        raise YamlSourceError(f"{file}:{_line_of_error(exc, text)}: not valid YAML: {_problem(exc)}") from exc
     lines: dict[Path_, int] = {}
     if node is None:
         return None, SourceMap(file, lines)
@@ -74,11 +80,58 @@ def load_with_lines(file: Path) -> tuple[Any, SourceMap]:
     return data, SourceMap(file, lines)
 
 
+def _text_of(file: Path) -> str:
+    data = file.read_bytes()
+    if len(data) > MAX_BYTES:
+        raise YamlSourceError(f"{file}:1: {len(data)} bytes: a scenario is at most {MAX_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise YamlSourceError(f"{file}:{line}: not UTF-8 text (byte {data[exc.start]:#04x}); "
+                              "a scenario is a YAML text file") from None
+
+
+def _check_events(text: str, file: Path) -> None:
+    """Refuse aliases (an alias bomb expands without bound) and nesting deeper than MAX_DEPTH (Python's recursion
+    limit), walking the parser's events, which need no recursion."""
+    depth = 0
+    for event in yaml.parse(text, Loader=ScenarioLoader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise YamlSourceError(f"{file}:{line}: anchors and aliases (&name, *name) are not allowed in scenarios: "
+                                  "write the value out")
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise YamlSourceError(f"{file}:{line}: nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _line_of_error(exc: yaml.YAMLError, text: str) -> int:
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return int(mark.line) + 1
+    position = getattr(exc, "position", None)  # a ReaderError (a NUL byte, a control character) has only this
+    return text[:position].count("\n") + 1 if isinstance(position, int) else 1
+
+
+def _problem(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.reader.ReaderError):
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return f"unacceptable character #x{code:04x} (a control character such as NUL)"
+    return str(getattr(exc, "problem", None) or exc)
+
+
 def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlSourceError(f"{file}:{key_node.start_mark.line + 1}: a mapping key is a plain value, "
+                                      "not a list or a mapping")
             key = _scalar(key_node)
             if key in result:
                 raise YamlSourceError(f"{file}:{key_node.start_mark.line + 1}: duplicate key {key!r}")

@@ -43,9 +43,9 @@ class NodeContainer:
             networking_config={network.name: endpoint},
             labels=dict(spec.labels),
             hostname=spec.name,
-            name=container_name(spec),
             **extra,
         )
+        container.with_name(container_name(spec))
         self._container = container
 
     def start(self) -> None:
