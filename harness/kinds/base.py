@@ -131,6 +131,11 @@ class NodeKind:
     """A real server: its log is checked for crashes and kept in the observations."""
     categories: ClassVar[frozenset[str]] = frozenset()
     """Every expectation key some node of this kind can show (`observable` says which a given node shows)."""
+    fields: ClassVar[Mapping[str, frozenset[str]]] = {}
+    """The fields the events of a category can have, where they form a closed set (a login line's elements):
+    an expectation naming another is a typo. Categories left out are open (ID keys, forwarded fields)."""
+    field_prefixes: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    """Field name prefixes a closed category also allows (`fwd_` for forwarded login elements)."""
 
     def variant(self, spec: NodeModel) -> str:
         """The node's role within its kind (proxy, backend, capture, ...), for messages."""

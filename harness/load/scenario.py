@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from pathlib import Path
@@ -473,6 +474,8 @@ def _reference_problems(scenario: Scenario) -> Any:
             problem = _observable_problem(scenario, scenario.nodes[name], category)
             if problem:
                 yield scenario.line_of("expect", name, category), f"expect.{name}.{category}", problem
+            else:
+                yield from _field_problems(scenario, name, node_expect, category)
         for path, value in _expected_values(node_expect):
             problem = shape_problem(value, names)
             if problem:
@@ -489,6 +492,24 @@ def _reference_problems(scenario: Scenario) -> Any:
             if problem:
                 field = f"clients[{index}].expect.{'.'.join(path)}"
                 yield scenario.line_of("clients", index, "expect", *path), field, problem
+
+
+def _field_problems(scenario: Scenario, name: str, node_expect: NodeExpect, category: str) -> Any:
+    """A field no event of this category can have can never pass: say which and what was probably meant."""
+    kind = registry.get(scenario.nodes[name].kind)
+    known = kind.fields.get(category)
+    if known is None:
+        return
+    prefixes = kind.field_prefixes.get(category, ())
+    for prefix, fields in node_expect.entries(category):
+        for field in fields:
+            if field in known or field in ("count", "service") or field.startswith(prefixes):
+                continue
+            close = difflib.get_close_matches(field, sorted(known), n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else f"; it has {', '.join(sorted(known))}"
+            yield scenario.line_of("expect", name, *prefix, field), ".".join(
+                str(part) for part in ("expect", name, *prefix, field)), (
+                f"a {kind.name} node's `{category}` has no field `{field}`{hint}")
 
 
 def _observable_problem(scenario: Scenario, node: NodeModel, category: str) -> str | None:

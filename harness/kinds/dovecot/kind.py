@@ -30,6 +30,15 @@ OBSERVABLE = {
     "proxy": frozenset({"proxied", "auth", "forward", "id", "ttl", "xclient", "drop", "proxy_header"}),
     "backend": frozenset({"login", "auth", "forward", "id", "ttl", "xclient", "delivery", "proxy_header"}),
 }
+_ELEMENTS = frozenset({"user", "method", "rip", "rport", "lip", "lport", "session", "service"})
+FIELDS = {
+    "login": _ELEMENTS,
+    "proxied": _ELEMENTS | {"result", "reason"},
+    "drop": _ELEMENTS | {"reason", "dest"},
+    "delivery": frozenset({"user", "session", "mailbox"}),
+    "proxy_header": _ELEMENTS | {"reason", "level", "version"},
+}
+"""What the log lines carry (login_log_format_elements, and the fields the parser adds)."""
 ONLY_23 = {"id", "ttl"}
 """Only Dovecot 2.3 logs the ID it received (imap_id_log); 2.4 logs no x-* keys."""
 DEFAULT_FACTS = {"login_user": "dovenull", "internal_user": "dovecot", "internal_group": "dovecot",
@@ -181,6 +190,8 @@ class DovecotKind(NodeKind):
     package_command = ("dpkg-query", "-W", "-f", "${Version}", "dovecot-core")
     serves = ("imap", "pop3", "submission", "lmtp")
     categories = OBSERVABLE["proxy"] | OBSERVABLE["backend"]
+    fields = FIELDS
+    field_prefixes = {category: ("fwd_",) for category in FIELDS}
 
     def variant(self, spec: NodeModel) -> str:
         assert isinstance(spec, DovecotNode)

@@ -30,6 +30,13 @@ SMTP_PORT = PROTOCOLS["smtp"].port
 MAJORS_WITH_CONFIG = ("3",)
 """main.cf uses nothing that changed across Postfix 3.x."""
 OBSERVABLE = frozenset({"client", "recipient", "disconnect", "connect"})
+_CLIENT = frozenset({"name", "addr", "port"})
+FIELDS = {
+    "connect": _CLIENT,
+    "client": _CLIENT | {"queue_id", "sasl_method", "sasl_username", "sasl_sender"},
+    "recipient": _CLIENT | {"from", "to", "proto", "helo", "sasl_method", "sasl_username", "sasl_sender"},
+}
+"""What the connect, `client=` and WARN lines carry (disconnect counters are left open: one per command)."""
 
 
 def render_main_cf(node: NodePlan, version: str = "") -> str:
@@ -76,6 +83,7 @@ class PostfixKind(NodeKind):
     package_command = ("dpkg-query", "-W", "-f", "${Version}", "postfix")
     serves = ("smtp", "submission")
     categories = OBSERVABLE
+    fields = FIELDS
 
     def variant(self, spec: NodeModel) -> str:
         return "smtpd"
