@@ -8,13 +8,52 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import ValidationInfo
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 Versioned = str | dict[str, str]
 """A text, or texts by version key (`dovecot-2.3: ...`, `dovecot-2.4: ...`, `default: ...`)."""
 _SETTING_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*=", re.MULTILINE)
+
+
+class OperatorSettings(BaseModel):
+    """The fields of a server node that carry the operator's own settings; a kind's model lists in OWNED what it
+    refuses (name -> why the harness needs it)."""
+
+    OWNED: ClassVar[Mapping[str, str]] = {}
+    settings: dict[str, str | int] = Field(default_factory=dict)
+    """The operator's own settings (`name = value` after the harness's config, so they win)."""
+    config: Versioned | None = None
+    """The operator's own config text (sections included), or texts per version key; after `settings`."""
+    config_file: str | None = None
+    """A file beside the scenario with the operator's config text (read at load time); after `config`."""
+
+    @field_validator("config_file", mode="before")
+    @classmethod
+    def _read_config_file(cls, value: Any, info: ValidationInfo) -> Any:
+        return read_config_file(value, info)
+
+    @field_validator("settings")
+    @classmethod
+    def _settings(cls, value: dict[str, str | int]) -> dict[str, str | int]:
+        problem = owned_problem(value, cls.OWNED)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("config", "config_file")
+    @classmethod
+    def _config(cls, value: Versioned | None) -> Versioned | None:
+        problem = owned_problem((name for text in texts_of(value) for name in top_level_settings(text)), cls.OWNED)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    def operator_texts(self, labels: Iterable[str]) -> list[str]:
+        """The operator's lines, in order: settings, then the config text for these version labels, then the file."""
+        lines = [f"{name} = {value}" for name, value in self.settings.items()]
+        return lines + [text.rstrip("\n") for text in (pick(self.config, labels), self.config_file or "") if text]
 
 
 def read_config_file(value: Any, info: ValidationInfo) -> Any:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dockerfile_recipe, node_container
 from harness.kinds.dovecot.log import events_from_log
 from harness.kinds.dovecot.model import HAPROXY_PORTS, DovecotNode
-from harness.kinds.operator import pick, version_labels
+from harness.kinds.operator import version_labels
 from harness.observe.events import NodeObservation
 from harness.plan.versions import ServerRelease, major_of, short_version
 from harness.protocol.table import PROTOCOLS
@@ -110,8 +110,7 @@ def haproxy_listeners(node: NodePlan) -> str:
 
 def operator_config(spec: DovecotNode, labels: list[str]) -> str:
     """The operator's settings, config text and config file, after everything of the harness's (so they win)."""
-    parts = [f"{name} = {value}" for name, value in spec.settings.items()]
-    parts += [text.rstrip("\n") for text in (pick(spec.config, labels), spec.config_file or "") if text]
+    parts = spec.operator_texts(labels)
     return "# mailhops: the operator's settings\n" + "\n".join(parts) + "\n" if parts else ""
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import model_validator
 
 from harness.kinds.base import NodeModel
-from harness.kinds.operator import Versioned, owned_problem, read_config_file, texts_of, top_level_settings
+from harness.kinds.operator import OperatorSettings
 from harness.protocol.table import PROTOCOLS
 
 SERVED = ("imap", "pop3", "submission", "lmtp")
@@ -28,7 +29,7 @@ OWNED = {
 """Settings an operator's config may not change: the harness needs them to observe the node."""
 
 
-class DovecotNode(NodeModel):
+class DovecotNode(NodeModel, OperatorSettings):
     """A real Dovecot server (IMAP, POP3, submission and LMTP at once): a proxy forwarding every login and
     every LMTP recipient to `to`, or a backend that logs users in and delivers mail."""
 
@@ -43,30 +44,7 @@ class DovecotNode(NodeModel):
     with a PROXY header."""
     haproxy_trusted: tuple[str, ...] = ()
     """haproxy_trusted_networks: who may send a PROXY header."""
-    settings: dict[str, str | int] = Field(default_factory=dict)
-    """The operator's own settings (`name = value` after the harness's config, so they win)."""
-    config: Versioned | None = None
-    """The operator's own config text (sections included), or texts per version key; after `settings`."""
-    config_file: str | None = None
-    """A file beside the scenario with the operator's config text (read at load time); after `config`."""
-
-    _config_file = field_validator("config_file", mode="before")(read_config_file)
-
-    @field_validator("settings")
-    @classmethod
-    def _settings(cls, value: dict[str, str | int]) -> dict[str, str | int]:
-        problem = owned_problem(value, OWNED)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("config", "config_file")
-    @classmethod
-    def _config(cls, value: Versioned | None) -> Versioned | None:
-        problem = owned_problem((name for text in texts_of(value) for name in top_level_settings(text)), OWNED)
-        if problem:
-            raise ValueError(problem)
-        return value
+    OWNED: ClassVar[Mapping[str, str]] = OWNED
 
     @model_validator(mode="after")
     def _role_fields(self) -> DovecotNode:

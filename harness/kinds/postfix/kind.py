@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dockerfile_recipe, node_container
-from harness.kinds.operator import pick, version_labels
+from harness.kinds.operator import version_labels
 from harness.kinds.postfix.log import events_from_log
 from harness.kinds.postfix.model import HAPROXY_PORTS, PostfixNode
 from harness.observe.events import NodeObservation
@@ -48,9 +48,7 @@ def render_main_cf(node: NodePlan, version: str = "") -> str:
         "inet_protocols": spec.inet_protocols,
         "trusted_networks": " ".join(_postfix_network(net) for net in node.trusted_networks),
     }
-    operator = [f"{name} = {value}" for name, value in spec.settings.items()]
-    operator += [text.rstrip("\n") for text in (pick(spec.config, version_labels(FAMILY, version)),
-                                                spec.config_file or "") if text]
+    operator = spec.operator_texts(version_labels(FAMILY, version))
     tail = "# mailhops: the operator's settings\n" + "\n".join(operator) + "\n" if operator else ""
     return string.Template(TEMPLATE.read_text()).substitute(values) + tail
 

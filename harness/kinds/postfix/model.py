@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from harness.kinds.base import NodeModel
-from harness.kinds.operator import Versioned, owned_problem, read_config_file, texts_of, top_level_settings
+from harness.kinds.operator import OperatorSettings
 from harness.protocol.table import PROTOCOLS
 
 SERVED = ("smtp", "submission")
@@ -23,7 +24,7 @@ OWNED = {
 """main.cf settings an operator's config may not change: the harness needs them to observe the node."""
 
 
-class PostfixNode(NodeModel):
+class PostfixNode(NodeModel, OperatorSettings):
     """A real Postfix smtpd (ports 25 and 587) that accepts mail for example.test/example.net and discards it.
     `trust` is smtpd_authorized_xclient_hosts."""
 
@@ -32,33 +33,10 @@ class PostfixNode(NodeModel):
     haproxy: bool = False
     """Also run smtpd with smtpd_upstream_proxy_protocol = haproxy (on 10025 and 10587): a front such as HAProxy
     connects there with a PROXY header. Postfix has no trust list for it: every connection there must send one."""
-    settings: dict[str, str | int] = Field(default_factory=dict)
-    """The operator's own main.cf settings (after the harness's, so they win)."""
-    config: Versioned | None = None
-    """The operator's own main.cf text, or texts per version key; after `settings`."""
-    config_file: str | None = None
-    """A main.cf fragment beside the scenario (read at load time); after `config`."""
+    OWNED: ClassVar[Mapping[str, str]] = OWNED
     master: dict[str, str] = Field(default_factory=dict)
     """master.cf entries (`service/type: entry`, as `postconf -M` takes them), e.g.
     `{"2525/inet": "2525 inet n - n - - smtpd -o smtpd_upstream_proxy_protocol=haproxy"}`."""
-
-    _config_file = field_validator("config_file", mode="before")(read_config_file)
-
-    @field_validator("settings")
-    @classmethod
-    def _settings(cls, value: dict[str, str | int]) -> dict[str, str | int]:
-        problem = owned_problem(value, OWNED)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("config", "config_file")
-    @classmethod
-    def _config(cls, value: Versioned | None) -> Versioned | None:
-        problem = owned_problem((name for text in texts_of(value) for name in top_level_settings(text)), OWNED)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("master")
     @classmethod
