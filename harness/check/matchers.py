@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.plan.versions import version_labels
+
 MATCHER_KEYS = {"regex", "one_of", "absent", "present", "not", "min", "max"}
 RANGE_KEYS = {"min", "max"}
 
@@ -53,11 +55,7 @@ class Context:
 
 
 def _labels(versions: Mapping[str, str]) -> list[str]:
-    labels = []
-    for family, version in versions.items():
-        parts = version.split(".")
-        labels += [f"{family}-{'.'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
-    return labels
+    return [label for family, version in versions.items() for label in version_labels(family, version)]
 
 
 @dataclass(frozen=True)

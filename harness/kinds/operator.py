@@ -100,8 +100,3 @@ def pick(value: Versioned | None, labels: Iterable[str]) -> str:
         return value or ""
     return next((value[label] for label in [*labels, "default"] if label in value), "")
 
-
-def version_labels(family: str, version: str) -> list[str]:
-    """`dovecot-2.4.1`, `dovecot-2.4`, `dovecot-2`."""
-    parts = version.split(".")
-    return [f"{family}-{'.'.join(parts[:n])}" for n in range(len(parts), 0, -1)]

@@ -22,6 +22,12 @@ def short_version(version: str) -> str:
     return version.split()[0].split("-")[0] if version else ""
 
 
+def version_labels(family: str, version: str) -> list[str]:
+    """`dovecot`, `2.4.1` -> `dovecot-2.4.1`, `dovecot-2.4`, `dovecot-2`: every key naming it, most specific first."""
+    parts = version.split(".")
+    return [f"{family}-{'.'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
+
+
 def major_of(version: str) -> str:
     """`2.4.1-4 (7d8c0e5759)` -> `2.4`; `3.10.13` -> `3.10`."""
     return ".".join(short_version(version).split(".")[:2])
@@ -221,6 +227,5 @@ def known_labels(releases_of: Matrix, images: Mapping[str, ServerRelease] | None
     labels = set()
     for release in [*(r for releases in releases_of.values() for r in releases), *(images or {}).values()]:
         version = short_version(release.version) if release.version else release.label_version or release.major
-        parts = version.split("-")[0].split(".")
-        labels |= {f"{release.family}-{'.'.join(parts[:n])}" for n in range(1, len(parts) + 1)}
+        labels |= set(version_labels(release.family, version.split("-")[0]))
     return labels

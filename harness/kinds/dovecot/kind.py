@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dockerfile_recipe, node_container
 from harness.kinds.dovecot.log import events_from_log
 from harness.kinds.dovecot.model import HAPROXY_PORTS, DovecotNode
-from harness.kinds.operator import version_labels
 from harness.observe.events import NodeObservation
-from harness.plan.versions import ServerRelease, major_of, short_version
+from harness.plan.versions import ServerRelease, major_of, short_version, version_labels
 from harness.protocol.table import PROTOCOLS
 from harness.provision.probe import read_greeting
 from harness.provision.spec import ContainerSpec

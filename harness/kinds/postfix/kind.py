@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dockerfile_recipe, node_container
-from harness.kinds.operator import version_labels
 from harness.kinds.postfix.log import events_from_log
 from harness.kinds.postfix.model import HAPROXY_PORTS, PostfixNode
 from harness.observe.events import NodeObservation
-from harness.plan.versions import ServerRelease, major_of
+from harness.plan.versions import ServerRelease, major_of, version_labels
 from harness.protocol.table import PROTOCOLS
 from harness.provision.probe import read_greeting
 from harness.provision.spec import ContainerSpec
