@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.check.health import crashes
+from harness.check.matchers import Context
 from harness.load.scenario import CLIENT
 from harness.observe.events import NodeObservation
 from harness.protocol.table import PROTOCOLS
@@ -55,10 +56,12 @@ def item_record(result: RunResult, nodeid: str, label: str, outcome: str) -> dic
         "outcome": outcome,
         "duration_s": round(result.duration_s, 2),
         "chains": plan.chains(),
+        "context": _context(plan.context),
         "nodes": {name: _node(node, plan.nodes[name].spec, norm) for name, node in result.nodes.items()},
         "clients": [{"to": t.to, "replies": {k: norm.reply(v) for k, v in sorted(t.replies.items())
                                              if not k.endswith("_seconds")},
                      "seconds": {k: float(v) for k, v in t.replies.items() if k.endswith("_seconds")},
+                     "received": dict(t.replies),
                      "error": t.error} for t in result.clients],
         "failures": [{"where": c.where, "field": f"{c.category}.{c.field}", "expected": c.expected,
                       "observed": c.observed, "line": _line(result, c.where, c.path)}
@@ -85,6 +88,13 @@ def _line(result: RunResult, where: str, path: tuple[str | int, ...]) -> int:
     return 1
 
 
+def _context(context: Context) -> dict[str, Any]:
+    """What the checks resolve against, so they can be re-run from the file (`harness strength`)."""
+    return {"addresses": dict(context.addresses), "versions": dict(context.versions),
+            "node_versions": {name: dict(versions) for name, versions in context.node_versions.items()},
+            "servers": {name: dict(versions) for name, versions in context.servers.items()}}
+
+
 def _node(node: NodeObservation, spec: object, norm: _Normaliser) -> dict[str, Any]:
     events = sorted({_event_key(event.kind, norm.fields(event.fields)) for event in node.events})
     record: dict[str, Any] = {
@@ -92,6 +102,8 @@ def _node(node: NodeObservation, spec: object, norm: _Normaliser) -> dict[str, A
         "description": node.description,
         "to": getattr(spec, "to", None),
         "events": [{"kind": kind, "fields": dict(fields)} for kind, fields in events],
+        # As observed, in order and not normalised: the checks' own input (`harness strength`).
+        "received": [{"kind": event.kind, "fields": dict(event.fields)} for event in node.events],
     }
     if node.kind_is_server:
         record["log"] = sorted({norm.log_line(line) for line in node.log.splitlines() if _worth_keeping(line)})
