@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from harness.report.drift import (
     pairing_key,
     shorten,
 )
+from harness.report.record import _Normaliser
 from harness.report.record_file import FORMAT, load
 from tests.conftest import ROOT
 from tests.docker_support import docker_client
@@ -285,95 +285,52 @@ def test_drift_command_refuses_a_file_that_is_not_observations(tmp_path: Path) -
 
 # --- two runs of one version (Docker) --------------------------------------------------------------------------
 
-# What two runs of one version still differ by, named so the test fails on anything else and passes outright once
-# they are gone. The first three show up as a line in one run and its twin in the other, equal once masked.
-VOLATILE = {
-    "dovecot-log-prefix": (re.compile(r"^([\w-]+\([^)]*\))<\d+><[^>]*>"), r"\1<pid><session>"),
-    "disconnect-race": (re.compile(r"Disconnected by (client|server)"), "Disconnected by <side>"),
-    "idle-seconds": (re.compile(r"\(\d+s idle"), "(<n>s idle"),
-}
-KNOWN_GAPS = {
-    "dovecot-log-prefix": "Dovecot's mail-process log prefix `imap(alice)<pid><session>`: the pid (and a server-made "
-                          "session id) are not normalised (harness/record.py)",
-    "disconnect-race": "the proxy logs `Disconnected by client` or `by server` as the client's LOGOUT or the "
-                       "backend's BYE arrives first: a race in the servers, not in the harness",
-    "idle-seconds": "`(0s idle` / `(1s idle` in Dovecot's proxy lines: seconds are not normalised (harness/record.py)",
-    "one-run-only": "a log line or event recorded in one run only: observation stops as soon as every expectation "
-                    "holds (harness/run.py), so later lines are caught or not by timing",
-}
+def normaliser() -> _Normaliser:
+    return _Normaliser({"10.9.0.11": "@proxy"}, "given-session", {"9Na5jRthfJoK8YcB"})
 
 
-def masked(text: str) -> str:
-    for pattern, replacement in VOLATILE.values():
-        text = pattern.sub(replacement, text)
-    return text
+def test_what_varies_between_two_runs_of_one_version_is_normalised_at_the_source() -> None:
+    norm = normaliser()
+    # Dovecot's mail-process prefix: the pid, and the session id the server made.
+    assert norm.log_line("imap(alice)<14><9Na5jRthfJoK8YcB>: Info: Logged out") == \
+        norm.log_line("imap(alice)<15><YD/lphthmscKyIMB>: Info: Logged out") == \
+        "imap(alice)<pid><<session>>: Info: Logged out"
+    # A race of two sockets after LOGOUT, not a behaviour.
+    assert norm.log_line("proxy(alice,10.9.0.11:143): Disconnected by client (0s idle, in=9, out=469)") == \
+        norm.log_line("proxy(alice,10.9.0.11:143): Disconnected by server (1s idle, in=9, out=470)")
+    # A session id the server made, in a 2.3 `ID sent:` line.
+    assert norm.log_line("ID sent: x-session-id=9Na5jRthfJoK8YcB, rip=203.0.113.7") == \
+        "ID sent: x-session-id=<session>, rip=203.0.113.7"
+    # What the scenario gave is kept: it is what the hop must show.
+    assert "given-session" in norm.log_line("session=<given-session>")
+    assert norm.log_line("Disconnected: Logged out") == "Disconnected: Logged out"
 
 
-def _matches(pattern: re.Pattern[str], text: str) -> list[str]:
-    return [match.group(0) for match in pattern.finditer(text)]
-
-
-def _words_apart(a: str, b: str) -> int:
-    words_a, words_b = a.split(), b.split()
-    if len(words_a) != len(words_b):
-        return max(len(words_a), len(words_b))
-    return sum(x != y for x, y in zip(words_a, words_b, strict=True))
-
-
-def known_gap(change: Change, others: list[Change]) -> str | None:
-    """The known reason for one change, or None (a value changed, a reply, an outcome, ...)."""
-    if change.what != "log" and not change.what.startswith("event") or change.mark == "~":
-        return None
-    text = change.new if change.old is None else change.old or ""
-    twins = [o.new if o.old is None else o.old or "" for o in others
-             if o.hop == change.hop and o.what == change.what and o.mark not in ("~", change.mark)]
-    twin = next((t for t in twins if masked(t) == masked(text)), None)
-    if twin is not None:
-        return next(name for name, (pattern, _) in VOLATILE.items()
-                    if _matches(pattern, text) != _matches(pattern, twin))
-    # A line with a near twin (a word or two apart) that masking does not explain changed a value: a normalisation
-    # gap, not timing.
-    if any(_words_apart(text, t) <= 2 for t in twins):
-        return None
-    return "one-run-only"
-
-
-def test_only_the_known_gaps_pass_as_same_version_drift() -> None:
-    prefix = [Change("b", "log", "imap(alice)<14><front-1>: Info: Logged out", None),
-              Change("b", "log", None, "imap(alice)<15><front-1>: Info: Logged out")]
-    race = [Change("p", "log", "proxy(alice): Disconnected by client (0s idle): user=<alice>", None),
-            Change("p", "log", None, "proxy(alice): Disconnected by server (0s idle): user=<alice>")]
-    lone = Change("p", "event proxied", None, "result=started")
-    value = [Change("p", "log", "ID sent: x-session-id=9Na5jRthfJoK8YcB, rip=203.0.113.7", None),
-             Change("p", "log", None, "ID sent: x-session-id=YD/lphthmscKyIMB, rip=203.0.113.7")]
-    changes = [*prefix, *race, lone, *value]
-    assert [known_gap(c, changes) for c in changes] == ["dovecot-log-prefix"] * 2 + ["disconnect-race"] * 2 + [
-        "one-run-only", None, None]
-    assert known_gap(Change("", "outcome", "passed", "failed"), changes) is None
-    assert known_gap(Change("c", "event login", "rip=@client", "rip=203.0.113.7"), changes) is None
-
-
-def run_observed(tmp_path: Path, name: str, scenario: str) -> dict[str, Any]:
+def run_observed(tmp_path: Path, name: str, scenarios: Path) -> dict[str, Any]:
     out = tmp_path / f"{name}.json"
-    result = subprocess.run([sys.executable, "-m", "pytest", scenario, "--dovecot", "2.4.1", "-q", "-p",
-                             "no:cacheprovider", f"--observations={out}"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600, check=False,
+    result = subprocess.run([sys.executable, "-m", "pytest", str(scenarios), "--dovecot", "2.4.1", "-q", "-n", "2",
+                             "-p", "no:cacheprovider", f"--observations={out}"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600, check=False,
                             env={k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"})
     observed = load(out) if out.exists() else {"items": []}
-    assert [i["outcome"] for i in observed["items"]] == ["passed"], result.stdout[-3000:] + result.stderr[-3000:]
+    outcomes = [i["outcome"] for i in observed["items"]]
+    assert outcomes == ["passed"] * len(DRIFT_SCENARIOS), result.stdout[-3000:] + result.stderr[-3000:]
     return observed
 
 
+DRIFT_SCENARIOS = sorted((ROOT / "tests" / "drift_scenarios").glob("*.yaml"))
+"""One small chain per protocol; copied under a `scenarios/` folder to be collected."""
+
+
 @pytest.mark.docker
-def test_docker_two_runs_of_one_version_do_not_drift(tmp_path: Path) -> None:
+def test_docker_runs_of_one_version_do_not_drift_on_any_protocol(tmp_path: Path) -> None:
     docker_client()
-    scenario = "scenarios/imap/trusted_front.yaml"
-    first, second = run_observed(tmp_path, "first", scenario), run_observed(tmp_path, "second", scenario)
-    result = drift(first, second)
-    changes = [c for i in result.items for c in i.changes]
-    gaps = {c: known_gap(c, changes) for c in changes}
-    unexplained = [c for c, gap in gaps.items() if gap is None]
-    assert not unexplained, "two runs of one version drifted:\n" + drift_text(result, width=400)
-    if changes:
-        seen = sorted({gap for gap in gaps.values() if gap})
-        pytest.xfail("; ".join(f"{KNOWN_GAPS[g]}, e.g. {next(c for c, k in gaps.items() if k == g)}" for g in seen))
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    for file in DRIFT_SCENARIOS:
+        (folder / file.name).write_text(file.read_text())
+    assert [file.stem for file in DRIFT_SCENARIOS] == ["imap", "lmtp", "pop3", "submission"]
+    runs = [run_observed(tmp_path, f"run{n}", folder) for n in range(3)]
+    for n, (before, after) in enumerate(zip(runs, runs[1:], strict=False)):
+        result = drift(before, after)
+        assert not result.items, f"runs {n} and {n + 1} of one version drifted:\n" + drift_text(result, width=400)

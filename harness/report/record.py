@@ -30,6 +30,9 @@ _SESSION_TOKEN = re.compile(r"(?<![\w+/])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[A
                             r"[A-Za-z0-9+/]{16}(?:[A-Za-z0-9+/]{6}|[A-Za-z0-9+/]{16})?(?![\w+/])")
 """A session id Dovecot made: 16 (IPv4), 22 (LMTP) or 32 (IPv6) base64 characters, mixed case and digits."""
 _SECONDS = re.compile(r"\b\d+s ")
+_DISCONNECT_SIDE = re.compile(r"\bDisconnected by (?:client|server)\b")
+"""A proxy logs `Disconnected by client` or `by server` as the client's close or the backend's arrives first:
+a race of two sockets after LOGOUT/QUIT, not a behaviour of the version."""
 _SIZE = re.compile(r"\b\d+ bytes\b")
 _FLOAT = re.compile(r"(?<![\d.])\d+\.\d+(?![\d.])")
 _NUMBER = re.compile(r"(?<![\w<@.])\d+(?![\w>.])")
@@ -168,5 +171,5 @@ class _Normaliser:
         line = _PROCESS_PREFIX.sub(lambda m: f"{m.group('name')}<pid><{self._session(m.group('session'))}>", line)
         line = re.sub(r"session=<([^>]*)>", lambda m: f"session=<{self._session(m.group(1))}>", line)
         line = _SESSION_TOKEN.sub("<session>", self.text(_PID.sub(r"\g<name>(<pid>)", line)))
-        line = _QUEUE_ID.sub("<queue-id>", line)
+        line = _DISCONNECT_SIDE.sub("Disconnected by <side>", _QUEUE_ID.sub("<queue-id>", line))
         return _NUMBER.sub("<n>", _FLOAT.sub("<n>", _SECONDS.sub("<n>s ", line)))
