@@ -5,11 +5,14 @@ probe and observation parser."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import functools
 import os
 import random
 import time
 import uuid
+from collections.abc import Callable, Sequence
 
 import docker
 import docker.errors
@@ -33,12 +36,31 @@ from harness.report.result import RunResult
 
 READY_TIMEOUT_S = float(os.environ.get("MAILHOPS_READY_TIMEOUT", "60"))
 SUBNET_ATTEMPTS = 40
+PARALLEL_CALLS = 16
 
 
 def _target(node: NodePlan, ipv6: bool) -> str:
     if ipv6 and node.address6 is None:
         raise NodeStartError(f"node `{node.name}` has no IPv6 address")
     return node.address6 if ipv6 and node.address6 else node.address
+
+
+def _all_at_once(calls: Sequence[Callable[[], None]]) -> None:
+    """Run the calls in threads (Docker's API calls wait mostly on the engine); the first exception is raised
+    once every call has ended, so no container is still being created when the run removes its containers."""
+    if len(calls) <= 1:
+        for call in calls:
+            call()
+        return
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(PARALLEL_CALLS, len(calls)))
+    try:
+        futures = [pool.submit(call) for call in calls]
+        concurrent.futures.wait(futures)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    for future in futures:
+        if not future.cancelled() and future.exception() is not None:
+            raise future.exception()  # type: ignore[misc]
 
 
 class ScenarioRun:
@@ -128,8 +150,7 @@ class ScenarioRun:
                 ", ".join(f"{tier}: {text}" for tier, text in tiers.items()) for family, tiers in found.items()}
 
     def remove(self) -> None:
-        for container in self.containers.values():
-            container.remove()
+        _all_at_once([container.remove for container in self.containers.values()])
         if self.network is not None:
             with contextlib.suppress(docker.errors.NotFound):
                 self.network.remove()
@@ -156,15 +177,14 @@ class ScenarioRun:
         raise RuntimeError(f"no free /24 found in 10.64.0.0/10 after {SUBNET_ATTEMPTS} attempts")
 
     def _start(self, the_plan: Plan) -> None:
+        """Every node created and started at once, then every node's readiness awaited at once."""
         assert self.network is not None
         for node in the_plan.nodes.values():
             kind = registry.get(node.kind)
             spec = kind.container_spec(node, the_plan, self.node_images[node.name], self.labels)
-            container = NodeContainer(spec, self.network)
-            self.containers[node.name] = container
-            container.start()
-        for node in the_plan.nodes.values():
-            self._wait_ready(node)
+            self.containers[node.name] = NodeContainer(spec, self.network)
+        _all_at_once([container.start for container in self.containers.values()])
+        _all_at_once([functools.partial(self._wait_ready, node) for node in the_plan.nodes.values()])
 
     def _wait_ready(self, node: NodePlan) -> None:
         container = self.containers[node.name]
