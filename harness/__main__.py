@@ -1,5 +1,6 @@
 """Command line: `python -m harness sweep [--check]`, `python -m harness plan FILE`,
-`python -m harness drift OLD.json NEW.json [--markdown]`, `python -m harness summary OBS.json [--drift OLD.json]`."""
+`python -m harness drift OLD.json NEW.json [--markdown]`, `python -m harness summary OBS.json [--drift OLD.json]`,
+`python -m harness strength OBS.json [--min PERCENT]`, `python -m harness schema [--output FILE]`."""
 
 from __future__ import annotations
 
@@ -29,7 +30,21 @@ def main(argv: list[str] | None = None) -> int:
     summary = commands.add_parser("summary", help="an observation file as a GitHub step summary (markdown)")
     summary.add_argument("observations", type=Path)
     summary.add_argument("--drift", type=Path, metavar="OLD", help="append the drift from this older run")
-    args = parser.parse_args(argv)
+    strength = commands.add_parser("strength", help="perturb every observed hop value of an observation file and "
+                                                    "report what no check catches; starts nothing")
+    strength.add_argument("observations", type=Path)
+    strength.add_argument("--min", type=float, default=None, metavar="PERCENT",
+                          help="exit 1 when fewer forwarding parameters than this are pinned, or any expectation "
+                               "never fails")
+    commands.add_parser("schema", help="print the JSON Schema of the scenario format", add_help=False)
+    raw = sys.argv[1:] if argv is None else argv
+    if raw[:1] == ["schema"]:
+        from harness.load.json_schema import main as schema_main
+
+        return schema_main(raw[1:])
+    args = parser.parse_args(raw)
+    if args.command == "strength":
+        return _strength(args.observations, args.min)
     if args.command == "drift":
         return _drift(args.old, args.new, args.markdown)
     if args.command == "summary":
@@ -61,6 +76,17 @@ def _drift(old: Path, new: Path, markdown: bool) -> int:
 
     result = drift(load(old), load(new))
     sys.stdout.write(drift_markdown(result) if markdown else drift_text(result))
+    return 0
+
+
+def _strength(observations: Path, minimum: float | None) -> int:
+    from harness.report.record_file import load
+    from harness.report.strength import strength, text
+
+    report = strength(load(observations))
+    sys.stdout.write(text(report))
+    if minimum is not None and (report.share() < minimum or report.never_failing):
+        return 1
     return 0
 
 

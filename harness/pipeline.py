@@ -70,7 +70,7 @@ class ScenarioRun:
         self.combination = combination
         self.images = image_set
         self.client = image_set.client
-        self.labels = ownership_labels(session, item)
+        self.labels = ownership_labels(session, item, kept=keep)
         self.keep = keep
         self.complete_logs = complete_logs
         """Wait for the logs to go quiet before observing, so two runs record the same lines (drift)."""

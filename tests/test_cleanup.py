@@ -118,6 +118,9 @@ def test_keep_leaves_the_topology_up_and_says_how_to_reach_it(tmp_path: Path) ->
         assert "kept for debugging" in output and "docker exec -it" in output
         kept = labelled_containers(client, owner_label(run.pid))
         assert len(kept) == 2 and all(c["State"] == "running" for c in kept), kept
+        sweep(client)  # the next run's start: its owner is dead, but it was kept on purpose
+        assert len(labelled_containers(client, owner_label(run.pid))) == 2
+        assert labelled_networks(client, owner_label(run.pid))
     finally:
         # Only this run's: other tests' runs may be up at the same time.
         for container in labelled_containers(client, owner_label(run.pid)):

@@ -13,6 +13,9 @@ import docker.errors
 SESSION = "mailhops.session"
 SCENARIO = "mailhops.scenario"
 OWNER = "mailhops.owner"
+KEPT = "mailhops.kept"
+"""On what a `--keep` run left up on purpose: only `mailhops sweep` (everything) removes it, not another run's
+sweep of dead owners."""
 
 
 def owner() -> str:
@@ -20,8 +23,8 @@ def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def ownership_labels(session: str, scenario: str) -> dict[str, str]:
-    return {SESSION: session, SCENARIO: scenario[:200], OWNER: owner()}
+def ownership_labels(session: str, scenario: str, kept: bool = False) -> dict[str, str]:
+    return {SESSION: session, SCENARIO: scenario[:200], OWNER: owner(), **({KEPT: "1"} if kept else {})}
 
 
 def _owner_alive(value: str) -> bool:
@@ -69,6 +72,8 @@ def labelled_networks(client: docker.DockerClient, label: str = SESSION) -> list
 def _should_remove(labels: dict[str, str], only_session: str | None, everything: bool) -> bool:
     if everything:
         return True
+    if labels.get(KEPT):
+        return False
     if only_session is not None:
         return labels.get(SESSION) == only_session and labels.get(OWNER) == owner()
     return not _owner_alive(labels.get(OWNER, ""))

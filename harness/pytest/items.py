@@ -69,7 +69,7 @@ class ScenarioItem(pytest.Item):
                           keep=state.keep, complete_logs=bool(state.observations))
         result = run.execute()
         if state.keep:
-            print(_keep_text(run))
+            print(_keep_text(run, result.plan))
         for family, version in result.server_versions.items():
             self.user_properties.append((f"{family}_version", version))
         self.user_properties.append(("node_versions", ",".join(
@@ -106,8 +106,7 @@ def markers_of(scenario: Scenario) -> list[str]:
     return sorted(protocols | {node.kind for node in scenario.nodes.values()})
 
 
-def _keep_text(run: Any) -> str:
-    lines = ["kept for debugging (remove with: python -m harness sweep):"]
-    for name, container in run.containers.items():
-        lines.append(f"  {name}: {container.spec.address}  docker exec -it {container.docker_name} sh")
-    return "\n".join(lines)
+def _keep_text(run: Any, the_plan: Any) -> str:
+    from harness.report.reach import keep_text
+
+    return keep_text(the_plan, {name: container.docker_name for name, container in run.containers.items()})
