@@ -94,7 +94,7 @@ class ScenarioRun:
             verdict, observed = settle(
                 lambda: self._observe(the_plan),
                 lambda nodes: check_scenario(self.scenario, the_plan.context, nodes, transcripts),
-                lambda: [len(container.log()) for container in self.containers.values()],
+                lambda: [container.log_size() for container in self.containers.values()],
                 complete=self.complete_logs,
             )
             server_versions = self._server_versions()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import re
+import threading
 import uuid
+from collections.abc import Iterable
 
 import docker
 from docker.models.networks import Network
@@ -23,6 +26,46 @@ def container_name(spec: ContainerSpec) -> str:
     item = spec.labels.get(SCENARIO, "").rpartition("::")[2]  # `trusted_front[dovecot-2.4.1]` of the node id
     scenario = re.sub(r"[^a-zA-Z0-9_.-]+", "-", item).strip("-.")[:60].strip("-.")
     return f"mailhops-{scenario + '-' if scenario else ''}{spec.name}-{uuid.uuid4().hex[:6]}"
+
+
+class LogFollower:
+    """A container's log as it is written: one thread follows the engine's stream (stdout and stderr together,
+    in order), so reading the log costs nothing and a poll never re-reads what came before."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._parts: list[str] = []
+        self._size = 0
+        self._lock = threading.Lock()
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.ended = threading.Event()
+        self._thread = threading.Thread(target=self._follow, args=(chunks,), daemon=True, name="log-follower")
+        self._thread.start()
+
+    def _follow(self, chunks: Iterable[bytes]) -> None:
+        try:
+            for chunk in chunks:
+                self._append(self._decoder.decode(chunk))
+        except Exception:  # noqa: BLE001 - the container went away: the log is what was read
+            pass
+        finally:
+            self._append(self._decoder.decode(b"", final=True))
+            self.ended.set()
+
+    def _append(self, text: str) -> None:
+        if text:
+            with self._lock:
+                self._parts.append(text)
+                self._size += len(text)
+
+    def text(self) -> str:
+        with self._lock:
+            if len(self._parts) > 1:
+                self._parts[:] = ["".join(self._parts)]
+            return self._parts[0] if self._parts else ""
+
+    @property
+    def size(self) -> int:
+        return self._size
 
 
 class NodeContainer:
@@ -47,9 +90,12 @@ class NodeContainer:
         )
         container.with_name(container_name(spec))
         self._container = container
+        self._log: LogFollower | None = None
 
     def start(self) -> None:
         self._container.start()
+        wrapped = self._container.get_wrapped_container()
+        self._log = LogFollower(wrapped.logs(stdout=True, stderr=True, stream=True, follow=True))
 
     @property
     def docker_name(self) -> str:
@@ -57,13 +103,11 @@ class NodeContainer:
         return wrapped.name if wrapped is not None else "(not started)"
 
     def log(self) -> str:
-        wrapped = self._container.get_wrapped_container()
-        if wrapped is None:
-            return ""
-        try:
-            return wrapped.logs(stdout=True, stderr=True).decode(errors="replace")
-        except docker.errors.NotFound:
-            return ""
+        """Everything the container has written so far (followed as it is written)."""
+        return self._log.text() if self._log is not None else ""
+
+    def log_size(self) -> int:
+        return self._log.size if self._log is not None else 0
 
     def running(self) -> bool:
         wrapped = self._container.get_wrapped_container()
