@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "`rollout: true` (default), for every scenario with two tiers, or none")
     group.addoption("--keep", action="store_true", default=False,
                     help="leave each scenario's containers and network up, and print how to reach them")
+    group.addoption("--durations-from", default=None, metavar="FILE",
+                    help="recorded durations (pytest-split's format) that order the items longest first "
+                         "(default: .test_durations in the root directory, when there is one)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,6 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     for name in (*PROTOCOL_NAMES, *registry.names()):
         config.addinivalue_line("markers", f"{name}: scenarios that speak {name} or have a {name} node")
+    if worker is None:
+        config.pluginmanager.register(_Timing(config.stash[STATE]), "mailhops-timing")
     signal.signal(signal.SIGTERM, _interrupt)
 
 
@@ -104,9 +110,55 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Scenario items longest first (by recorded durations), so no long item starts last under `-n`."""
+    from harness.pytest.items import ScenarioItem
+    from harness.report.timing import DURATIONS_FILE, longest_first, read_durations
+
+    chosen = config.getoption("durations_from")
+    durations = read_durations(Path(chosen) if chosen else config.rootpath / DURATIONS_FILE)
+    places = [index for index, item in enumerate(items) if isinstance(item, ScenarioItem)]
+    if not durations or not places:
+        return
+    scenario_items = [items[index] for index in places]
+    order = longest_first([item.nodeid for item in scenario_items], durations)
+    for place, index in zip(places, order, strict=True):
+        items[place] = scenario_items[index]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state_of(session.config).started = time.monotonic()
+
+
+class _Timing:
+    """On the controller: each scenario item's time (setup, call and teardown) and the worker that ran it."""
+
+    def __init__(self, state: RunState):
+        self.state = state
+        self.running: dict[str, float] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if ".yaml::" not in report.nodeid:
+            return
+        from harness.report.timing import Timed
+
+        seconds = self.running.pop(report.nodeid, 0.0) + report.duration
+        if report.when != "teardown":
+            self.running[report.nodeid] = seconds
+            return
+        worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "main")
+        self.state.timed.append(Timed(report.nodeid, str(worker), seconds))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """GitHub annotations for failures, each on a line of its own (GitHub reads commands at line starts)."""
+    """The critical path of the run; GitHub annotations for failures, each on a line of its own (GitHub reads
+    commands at line starts)."""
     state = state_of(terminalreporter.config)
+    if state.timed and not state.is_worker:
+        from harness.report.timing import critical_path
+
+        for line in critical_path(state.timed, time.monotonic() - state.started):
+            terminalreporter.write_line(line)
     if state.annotate is not None:
         from harness.report.summary import annotations
 

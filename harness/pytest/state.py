@@ -29,6 +29,9 @@ class RunState:
     images: Any = None
     annotate: dict[str, Any] | None = None
     releases_of: Matrix | None = None
+    started: float = 0.0
+    timed: list[Any] = field(default_factory=list)
+    """Each finished scenario item's seconds and worker (harness.report.timing.Timed), on the controller."""
 
     def matrix(self) -> Matrix:
         """The labelled matrix, read once per process: where a major repeats, its images tell the versions."""
