@@ -1,6 +1,7 @@
 """Command line: `python -m harness sweep [--check]`, `python -m harness plan FILE`,
 `python -m harness drift OLD.json NEW.json [--markdown]`, `python -m harness summary OBS.json [--drift OLD.json]`,
-`python -m harness strength OBS.json [--min PERCENT]`, `python -m harness schema [--output FILE]`."""
+`python -m harness strength OBS.json [--min PERCENT]`, `python -m harness schema [--output FILE]`,
+`python -m harness merge OUT.json SHARD.json...`."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     strength.add_argument("--min", type=float, default=None, metavar="PERCENT",
                           help="exit 1 when fewer forwarding parameters than this are pinned, or any expectation "
                                "never fails")
+    merge = commands.add_parser("merge", help="merge the observation files of a run's shards into one")
+    merge.add_argument("output", type=Path)
+    merge.add_argument("inputs", nargs="+", type=Path)
     commands.add_parser("schema", help="print the JSON Schema of the scenario format", add_help=False)
     raw = sys.argv[1:] if argv is None else argv
     if raw[:1] == ["schema"]:
@@ -43,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return schema_main(raw[1:])
     args = parser.parse_args(raw)
+    if args.command == "merge":
+        from harness.report.record_file import merge_files
+
+        print(f"{args.output}: {merge_files(args.output, args.inputs)} items from {len(args.inputs)} file(s)")
+        return 0
     if args.command == "strength":
         return _strength(args.observations, args.min)
     if args.command == "drift":

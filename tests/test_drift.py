@@ -334,3 +334,18 @@ def test_docker_runs_of_one_version_do_not_drift_on_any_protocol(tmp_path: Path)
     for n, (before, after) in enumerate(zip(runs, runs[1:], strict=False)):
         result = drift(before, after)
         assert not result.items, f"runs {n} and {n + 1} of one version drifted:\n" + drift_text(result, width=400)
+
+
+# --- shards of one run ------------------------------------------------------------------------------------------
+
+def test_shards_merge_into_one_file_that_drifts_like_the_whole_run(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    first = write_json(tmp_path / "shard-1.json", doc(trusted_front("2.4"), relay_to_postfix("2.4", "3.7")))
+    second = write_json(tmp_path / "shard-2.json", doc(ring("2.4"), relay_to_postfix("2.4", "3.10")))
+    merged = tmp_path / "merged.json"
+    assert main(["merge", str(merged), str(first), str(second)]) == 0
+    assert "4 items from 2 file(s)" in capsys.readouterr().out
+    assert load(merged) == NEW
+    assert not drift(NEW, load(merged)).items
+    with pytest.raises(ValueError, match="more than one of the files"):
+        main(["merge", str(merged), str(first), str(first)])

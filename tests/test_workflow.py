@@ -73,10 +73,12 @@ def test_triggers() -> None:
     assert set(triggers) == {"push", "pull_request", "workflow_dispatch"}
 
 
-def test_the_matrix_is_one_job_per_server_generation() -> None:
+def test_the_matrix_is_a_job_per_server_generation_and_shard() -> None:
     strategy = workflow()["jobs"][TEST_JOB]["strategy"]
     assert strategy["fail-fast"] is False
     assert strategy["matrix"]["dovecot"] == ["2.3", "2.4.1", "2.4.5"]
+    shards = strategy["matrix"]["shard"]
+    assert shards == list(range(1, workflow()["jobs"][TEST_JOB]["env"]["SHARDS"] + 1))
     include = strategy["matrix"]["include"]
     assert {entry["dovecot"]: (entry["postfix"], entry["gen"]) for entry in include} == GENERATIONS
 
@@ -85,16 +87,18 @@ def test_the_scenarios_step_writes_junit_and_observations_per_generation() -> No
     command = step(TEST_JOB, "Run the scenarios")["run"]
     assert re.search(r'python -m pytest "\$\{SCENARIOS:-scenarios/\}" -n auto ', command)
     assert "--dovecot ${{ matrix.dovecot }} --postfix ${{ matrix.postfix }}" in command
-    assert "--junitxml=reports/junit-${{ matrix.gen }}.xml" in command
-    assert "--observations reports/observations-${{ matrix.gen }}.json" in command
+    assert '--splits "$SHARDS" --group ${{ matrix.shard }} --durations-path .test_durations' in command
+    assert "--junitxml=reports/junit-${{ matrix.gen }}-${{ matrix.shard }}.xml" in command
+    assert "--observations reports/observations-${{ matrix.gen }}-${{ matrix.shard }}.json" in command
     # Not $GITHUB_STEP_SUMMARY, where the next step writes it: once is enough.
-    assert "--summary reports/summary-${{ matrix.gen }}.md" in command
+    assert "--summary reports/summary-${{ matrix.gen }}-${{ matrix.shard }}.md" in command
 
 
 def test_reports_are_uploaded_and_summarised_even_when_scenarios_fail() -> None:
     upload = next(s for s in steps(TEST_JOB) if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["if"] == "always()"
-    assert upload["with"]["path"] == "reports/" and upload["with"]["name"] == "reports-${{ matrix.gen }}"
+    assert upload["with"]["path"] == "reports/"
+    assert upload["with"]["name"] == "reports-${{ matrix.gen }}-${{ matrix.shard }}"
     summary = step(TEST_JOB, "Step summary")
     assert summary["if"] == "always()"
     assert 'python -m harness summary "$observations" >> "$GITHUB_STEP_SUMMARY"' in summary["run"]
@@ -123,6 +127,9 @@ def test_the_drift_job_compares_the_two_generations_whatever_their_outcome() -> 
     command = step(DRIFT_JOB, "Drift between the generations")["run"]
     assert "for pair in bookworm:trixie trixie:forky" in command
     assert 'python -m harness drift "$old" "$new" --markdown >> "$GITHUB_STEP_SUMMARY"' in command
+    names = [s.get("name") for s in job["steps"]]
+    assert names.index("Download the reports") < names.index("Merge the shards") < names.index(
+        "Drift between the generations")
 
 
 def run_step(command: str, cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
@@ -132,23 +139,29 @@ def run_step(command: str, cwd: Path, env: Mapping[str, str]) -> subprocess.Comp
                           capture_output=True, text=True, timeout=900, check=False)
 
 
-def test_the_drift_jobs_step_works_on_the_artifacts_as_downloaded(tmp_path: Path) -> None:
+def test_the_drift_jobs_steps_work_on_the_shards_as_downloaded(tmp_path: Path) -> None:
     from tests.test_drift import NEW, OLD
 
+    merge = step(DRIFT_JOB, "Merge the shards")["run"]
     command = step(DRIFT_JOB, "Drift between the generations")["run"]
     summary = tmp_path / "step-summary.md"
-    result = run_step(command, tmp_path, {"GITHUB_STEP_SUMMARY": str(summary)})
-    assert result.returncode == 0 and "no drift to show" in summary.read_text()
+    for each in (merge, command):
+        result = run_step(each, tmp_path, {"GITHUB_STEP_SUMMARY": str(summary)})
+        assert result.returncode == 0, result.stderr
+    assert "no drift to show" in summary.read_text() and "bookworm: no shard wrote observations." in summary.read_text()
     for gen, document in (("bookworm", OLD), ("trixie", NEW)):
-        # download-artifact with a pattern puts each artifact in a folder named after it.
-        folder = tmp_path / "reports" / f"reports-{gen}"
-        folder.mkdir(parents=True)
-        (folder / f"observations-{gen}.json").write_text(json.dumps(document))
+        # download-artifact with a pattern puts each artifact in a folder named after it; one per shard.
+        for shard, items in ((1, document["items"][:2]), (2, document["items"][2:])):
+            folder = tmp_path / "reports" / f"reports-{gen}-{shard}"
+            folder.mkdir(parents=True)
+            (folder / f"observations-{gen}-{shard}.json").write_text(json.dumps({**document, "items": items}))
     summary.unlink()
-    result = run_step(command, tmp_path, {"GITHUB_STEP_SUMMARY": str(summary)})
-    assert result.returncode == 0, result.stderr
+    for each in (merge, command):
+        result = run_step(each, tmp_path, {"GITHUB_STEP_SUMMARY": str(summary)})
+        assert result.returncode == 0, result.stderr
+    assert load(tmp_path / "reports" / "observations-trixie.json") == NEW
     text = summary.read_text()
-    assert text.startswith("## Drift") and '`"OK Trusted ID completed."`' in text
+    assert text.count("```mermaid") >= 2 and "## Drift" in text and '`"OK Trusted ID completed."`' in text
 
 
 # --- the test job's steps, run here ----------------------------------------------------------------------------
@@ -182,11 +195,11 @@ def test_docker_the_test_jobs_run_steps_work_here(tmp_path: Path) -> None:
     docker_client()
     work = copy_of_the_repository(tmp_path / "checkout")
     postfix, gen = GENERATIONS["2.4.1"]
-    matrix = {"dovecot": "2.4.1", "postfix": postfix, "gen": gen}
+    matrix = {"dovecot": "2.4.1", "postfix": postfix, "gen": gen, "shard": "1"}
     summary, outputs, cache = tmp_path / "step-summary.md", tmp_path / "github-output", tmp_path / "image-cache"
     env = {**workflow()["jobs"][TEST_JOB].get("env", {}), "IMAGE_CACHE": str(cache),
            "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs), "SCENARIOS": "scenarios/imap",
-           "MAILHOPS_OBSERVATIONS": ""}
+           "MAILHOPS_OBSERVATIONS": "", "SHARDS": "1"}
     ran = []
     for each in steps(TEST_JOB):
         if "uses" in each or "pip install" in each.get("run", ""):
@@ -202,17 +215,17 @@ def test_docker_the_test_jobs_run_steps_work_here(tmp_path: Path) -> None:
     assert ran == ["Image cache key", "Run the scenarios", "Step summary", "Save the server images"]
 
     assert re.fullmatch(r"week=\d{4}-W\d{2}\n", outputs.read_text())
-    cases = list(ElementTree.parse(work / "reports" / f"junit-{gen}.xml").iter("testcase"))
+    cases = list(ElementTree.parse(work / "reports" / f"junit-{gen}-1.xml").iter("testcase"))
     assert len(cases) == len(list((work / "scenarios" / "imap").glob("*.yaml")))
     for case in cases:
         servers = [p.attrib["value"] for p in case.iter("property") if p.attrib["name"] == "servers"]
         assert servers == ["dovecot-2.4.1"], ElementTree.tostring(case, encoding="unicode")[:2000]
-    observations = load(work / "reports" / f"observations-{gen}.json")
+    observations = load(work / "reports" / f"observations-{gen}-1.json")
     assert {i["scenario"].split("/")[0] for i in observations["items"]} == {"imap"}
     assert len(observations["items"]) == len(cases)
     text = summary.read_text()
     assert text.count("```mermaid\nflowchart LR\n") == len(cases)
-    assert (work / "reports" / f"summary-{gen}.md").read_text().count("```mermaid\n") == len(cases)
+    assert (work / "reports" / f"summary-{gen}-1.md").read_text().count("```mermaid\n") == len(cases)
 
     tarball = cache / "images.tar"
     try:

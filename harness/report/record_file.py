@@ -32,6 +32,23 @@ def merge_parts(path: str) -> None:
     Path(path).write_text(json.dumps({"format": FORMAT, "items": items}, indent=1, ensure_ascii=False) + "\n")
 
 
+def merge_files(output: Path, inputs: list[Path]) -> int:
+    """Several runs' observation files (the shards of one run) as one, items sorted by node id; returns how
+    many items. An item in two inputs is an error: shards never share one."""
+    items: list[dict[str, Any]] = []
+    for path in inputs:
+        items += load(path)["items"]
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        key = (item["nodeid"], item["label"])
+        if key in seen:
+            raise ValueError(f"{item['nodeid']} is in more than one of the files: not shards of one run")
+        seen.add(key)
+    items.sort(key=lambda item: item["nodeid"])
+    output.write_text(json.dumps({"format": FORMAT, "items": items}, indent=1, ensure_ascii=False) + "\n")
+    return len(items)
+
+
 def load(path: str | Path) -> dict[str, Any]:
     data = json.loads(Path(path).read_text())
     if data.get("format") != FORMAT:
