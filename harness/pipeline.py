@@ -12,7 +12,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import docker
 import docker.errors
@@ -76,34 +76,51 @@ class ScenarioRun:
         """Wait for the logs to go quiet before observing, so two runs record the same lines (drift)."""
         self.containers: dict[str, NodeContainer] = {}
         self.network: Network | None = None
+        self.timings: dict[str, float] = {}
+        """Seconds per stage of the last execute(): images, network, configs, start, ready, drive, settle,
+        remove (bench/floor.py prints them)."""
+
+    @contextlib.contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - started
 
     def execute(self) -> RunResult:
         started = time.monotonic()
-        self.servers = {r.family: self.images.server(r) for r in self.combination.releases}
-        self.node_images = {name: self._image_of(name) for name in self.scenario.nodes}
+        self.timings = {}
+        with self._stage("images"):
+            self.servers = {r.family: self.images.server(r) for r in self.combination.releases}
+            self.node_images = {name: self._image_of(name) for name in self.scenario.nodes}
         try:
-            self.network, subnet, subnet6 = self._create_network()
-            versions = {family: image.short_version for family, image in self.servers.items()}
-            the_plan = plan(self.scenario, versions, subnet, subnet6, self._node_versions())
+            with self._stage("network"):
+                self.network, subnet, subnet6 = self._create_network()
+                versions = {family: image.short_version for family, image in self.servers.items()}
+                the_plan = plan(self.scenario, versions, subnet, subnet6, self._node_versions())
             self._start(the_plan)
-            transcripts = tuple(
-                run_session(index, session, _target(the_plan.nodes[session.to], session.ipv6),
-                            source=the_plan.client_address6 if session.ipv6 else None)
-                for index, session in enumerate(self.scenario.clients)
-            )
-            verdict, observed = settle(
-                lambda: self._observe(the_plan),
-                lambda nodes: check_scenario(self.scenario, the_plan.context, nodes, transcripts),
-                lambda: [container.log_size() for container in self.containers.values()],
-                complete=self.complete_logs,
-            )
-            server_versions = self._server_versions()
-            health = check_health(observed, self.scenario.known_issues, the_plan.context.all_labels())
+            with self._stage("drive"):
+                transcripts = tuple(
+                    run_session(index, session, _target(the_plan.nodes[session.to], session.ipv6),
+                                source=the_plan.client_address6 if session.ipv6 else None)
+                    for index, session in enumerate(self.scenario.clients)
+                )
+            with self._stage("settle"):
+                verdict, observed = settle(
+                    lambda: self._observe(the_plan),
+                    lambda nodes: check_scenario(self.scenario, the_plan.context, nodes, transcripts),
+                    lambda: [container.log_size() for container in self.containers.values()],
+                    complete=self.complete_logs,
+                )
+                server_versions = self._server_versions()
+                health = check_health(observed, self.scenario.known_issues, the_plan.context.all_labels())
             return RunResult(the_plan, server_versions, verdict, observed, transcripts, time.monotonic() - started,
                              health)
         finally:
             if not self.keep:
-                self.remove()
+                with self._stage("remove"):
+                    self.remove()
 
     def _image_of(self, name: str) -> NodeImage:
         node = self.scenario.nodes[name]
@@ -179,12 +196,15 @@ class ScenarioRun:
     def _start(self, the_plan: Plan) -> None:
         """Every node created and started at once, then every node's readiness awaited at once."""
         assert self.network is not None
-        for node in the_plan.nodes.values():
-            kind = registry.get(node.kind)
-            spec = kind.container_spec(node, the_plan, self.node_images[node.name], self.labels)
-            self.containers[node.name] = NodeContainer(spec, self.network)
-        _all_at_once([container.start for container in self.containers.values()])
-        _all_at_once([functools.partial(self._wait_ready, node) for node in the_plan.nodes.values()])
+        with self._stage("configs"):
+            for node in the_plan.nodes.values():
+                kind = registry.get(node.kind)
+                spec = kind.container_spec(node, the_plan, self.node_images[node.name], self.labels)
+                self.containers[node.name] = NodeContainer(spec, self.network)
+        with self._stage("start"):
+            _all_at_once([container.start for container in self.containers.values()])
+        with self._stage("ready"):
+            _all_at_once([functools.partial(self._wait_ready, node) for node in the_plan.nodes.values()])
 
     def _wait_ready(self, node: NodePlan) -> None:
         container = self.containers[node.name]
