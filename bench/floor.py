@@ -79,8 +79,9 @@ def tar_of(files: Mapping[str, bytes]) -> bytes:
 
 
 def floor_run(client: docker.DockerClient, scenario: Scenario, release: ServerRelease, images: ImageSet,
-              session: str) -> float:
-    """One run of the floor; returns its seconds (the rendering of configs, done before, is not counted)."""
+              session: str, stages: dict[str, list[float]]) -> float:
+    """One run of the floor; returns its seconds (the rendering of configs, done before, is not counted) and
+    appends each stage's to `stages`."""
     second, third = random.randint(64, 254), random.randint(0, 255)
     subnet = f"10.{second}.{third}.0/24"
     runner = ScenarioRun(scenario, Combination((release,)), images, session, f"floor:{scenario.name}")
@@ -92,7 +93,14 @@ def floor_run(client: docker.DockerClient, scenario: Scenario, release: ServerRe
         name: registry.get(node.kind).container_spec(node, the_plan, runner.node_images[name], labels)
         for name, node in the_plan.nodes.items()}
     archives = {name: tar_of(spec.files) for name, spec in specs.items()}
-    started = time.monotonic()
+    started = mark = time.monotonic()
+
+    def stage(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        stages.setdefault(name, []).append(now - mark)
+        mark = now
+
     network = client.networks.create(f"mailhops-floor-{uuid.uuid4().hex[:8]}", driver="bridge", labels=labels,
                                      ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
                                          subnet=subnet, gateway=f"10.{second}.{third}.1")]))
@@ -112,7 +120,9 @@ def floor_run(client: docker.DockerClient, scenario: Scenario, release: ServerRe
                 container.put_archive("/", archives[name])
             container.start()
 
+        stage("network")
         at_once([lambda name=name: start(name) for name in specs])
+        stage("start")
 
         def ready(name: str) -> None:
             node, raw = the_plan.nodes[name], RawNode(containers[name])
@@ -120,11 +130,14 @@ def floor_run(client: docker.DockerClient, scenario: Scenario, release: ServerRe
                 raise RuntimeError(f"floor: {name} not ready")
 
         at_once([lambda name=name: ready(name) for name in specs])
+        stage("ready")
         for index, client_session in enumerate(scenario.clients):
             run_session(index, client_session, the_plan.nodes[client_session.to].address)
+        stage("drive")
     finally:
         at_once([lambda c=c: c.remove(force=True, v=True) for c in containers.values()])
         network.remove()
+        stage("remove")
     return time.monotonic() - started
 
 
@@ -148,6 +161,7 @@ def main() -> int:
     harness: dict[str, list[float]] = {s.name: [] for s in scenarios}
     floor: dict[str, list[float]] = {s.name: [] for s in scenarios}
     stages: dict[str, dict[str, list[float]]] = {s.name: {stage: [] for stage in STAGES} for s in scenarios}
+    floor_stages: dict[str, dict[str, list[float]]] = {s.name: {} for s in scenarios}
     try:
         for _ in range(args.repeat):
             for scenario in scenarios:
@@ -158,7 +172,8 @@ def main() -> int:
                 harness[scenario.name].append(result.duration_s + run.timings.get("remove", 0.0))
                 for stage in STAGES:
                     stages[scenario.name][stage].append(run.timings.get(stage, 0.0))
-                floor[scenario.name].append(floor_run(client, scenario, release, images, session))
+                floor[scenario.name].append(floor_run(client, scenario, release, images, session,
+                                                      floor_stages[scenario.name]))
     finally:
         sweep(client, only_session=session)
     print(f"dovecot {release.label}, {args.repeat} runs each, interleaved; medians in seconds")
@@ -170,6 +185,9 @@ def main() -> int:
         ratios[scenario.name] = h / f
         parts = " ".join(f"{statistics.median(stages[scenario.name][stage]):7.2f}" for stage in STAGES)
         print(f"{scenario.name:<28} {len(scenario.nodes):>5} {h:8.2f} {f:7.2f} {h / f:6.2f}   {parts}")
+        raw = " ".join(f"{statistics.median(floor_stages[scenario.name].get(stage, [0.0])):7.2f}"
+                       if stage in floor_stages[scenario.name] else "      -" for stage in STAGES)
+        print(f"{'  (floor)':<57}{raw}")
     worst = max(ratios, key=lambda name: ratios[name])
     print(f"floor: worst ratio {ratios[worst]:.2f} ({worst})")
     return 0

@@ -110,7 +110,7 @@ class ScenarioRun:
                 verdict, observed = settle(
                     lambda: self._observe(the_plan),
                     lambda nodes: check_scenario(self.scenario, the_plan.context, nodes, transcripts),
-                    lambda: [container.log_size() for container in self.containers.values()],
+                    lambda: min((c.log_idle_s() for c in self.containers.values()), default=float("inf")),
                     complete=self.complete_logs,
                 )
                 server_versions = self._server_versions()

@@ -6,6 +6,7 @@ import codecs
 import contextlib
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 
@@ -35,6 +36,7 @@ class LogFollower:
     def __init__(self, chunks: Iterable[bytes]):
         self._parts: list[str] = []
         self._size = 0
+        self.grown_at = time.monotonic()
         self._lock = threading.Lock()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.ended = threading.Event()
@@ -56,6 +58,7 @@ class LogFollower:
             with self._lock:
                 self._parts.append(text)
                 self._size += len(text)
+                self.grown_at = time.monotonic()
 
     def text(self) -> str:
         with self._lock:
@@ -108,6 +111,10 @@ class NodeContainer:
 
     def log_size(self) -> int:
         return self._log.size if self._log is not None else 0
+
+    def log_idle_s(self) -> float:
+        """Seconds since the log last grew."""
+        return time.monotonic() - self._log.grown_at if self._log is not None else float("inf")
 
     def running(self) -> bool:
         wrapped = self._container.get_wrapped_container()
