@@ -46,7 +46,14 @@ def connect(host: str, port: int, timeout: float) -> socket.socket:
     """A connected socket whose every later operation times out after ``timeout``."""
     sock = socket.create_connection((host, port), timeout=timeout)
     sock.settimeout(timeout)
+    no_delay(sock)
     return sock
+
+
+def no_delay(sock: socket.socket) -> None:
+    """Send each write at once: with Nagle's algorithm a small write waits for the peer's delayed ACK (40 ms
+    on Linux) whenever the previous one is unacknowledged, and a relay writes small lines both ways."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def pipe(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from harness.relay.config import Endpoint, RelayConfig
 from harness.relay.events import EventLog
-from harness.relay.net import RelayError, format_peer
+from harness.relay.net import RelayError, format_peer, no_delay
 
 BACKLOG = 128
 
@@ -53,6 +53,7 @@ def serve(listener: socket.socket, config: RelayConfig, log: EventLog, handler: 
             continue
         conn += 1
         sock.settimeout(config.timeout)
+        no_delay(sock)
         session = Session(conn, sock, format_peer(address), config, log)
         session.emit("connect", peer=session.peer)
         threading.Thread(

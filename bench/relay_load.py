@@ -1,0 +1,223 @@
+"""Benchmark: the relay under load, as a local process on the loopback (no container).
+
+    .venv/bin/python bench/relay_load.py [--sessions 1,50,500] [--rounds 10] [--pace 0.1] [--modes inject,pass]
+
+A capture relay is the sink. For each mode (`inject`, `pass`) a relay of that mode runs in front of it, and
+for each level of concurrency N the same load runs twice, interleaved: straight to the sink, then through the
+relay. One session: greeting, its own `ID` (a unique `x-session-id` and `x-originating-ip`), then `--rounds`
+NOOPs one `--pace` seconds apart (sessions start spread over one pace), then LOGOUT. Every round trip is timed
+at the client. Prints per mode and N: the round trip's p50, p99 and max straight and through the relay, the
+added latency (relay minus straight at each percentile), sessions per second, the relay's CPU time and peak
+memory, and the cross-talk check: at the sink, every session's own ID arrived on a connection of its own,
+with its own address (inject: after the relay's injected ID), none on another's; sessions that did not
+complete are lost. The last line is the headline:
+`relay_load: p99 0.8 ms at 500 sessions, cross-talk 0, lost 0` (the worst mode at the largest N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import queue
+import resource
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 30.0
+INJECTED = [["x-originating-ip", "203.0.113.7"], ["x-session-id", "front-injected"], ["x-proxy-ttl", "5"]]
+
+
+class RelayProcess:
+    """`python -m harness.relay` with a config, and the JSON events it prints."""
+
+    def __init__(self, config: dict[str, Any]):
+        env = {**os.environ, "MAILHOPS_RELAY": json.dumps(config)}
+        self.process = subprocess.Popen([sys.executable, "-m", "harness.relay"], cwd=ROOT, env=env,
+                                        stdout=subprocess.PIPE, text=True)
+        self.events: list[dict[str, Any]] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.port = int(self.wait_for("ready")["port"])
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def wait_for(self, event: str) -> dict[str, Any]:
+        while True:
+            line = self._lines.get(timeout=TIMEOUT)
+            if line is None:
+                raise SystemExit(f"relay exited before {event}")
+            record = json.loads(line)
+            self.events.append(record)
+            if record["event"] == event:
+                return record
+
+    def drain(self, quiet_s: float = 0.3) -> list[dict[str, Any]]:
+        """Every event printed until none has come for `quiet_s`."""
+        while True:
+            try:
+                line = self._lines.get(timeout=quiet_s)
+            except queue.Empty:
+                return self.events
+            if line is None:
+                return self.events
+            self.events.append(json.loads(line))
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=TIMEOUT)
+
+
+@dataclass
+class Load:
+    rtts: list[float] = field(default_factory=list)
+    completed: set[int] = field(default_factory=set)
+    seconds: float = 0.0
+
+
+async def session(port: int, index: int, tag: str, rounds: int, pace: float, load: Load) -> None:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
+    try:
+        async def line() -> bytes:
+            return await asyncio.wait_for(reader.readline(), TIMEOUT)
+
+        async def command(text: str, tag_: str) -> float:
+            started = time.perf_counter()
+            writer.write(f"{tag_} {text}\r\n".encode())
+            await writer.drain()
+            while not (await line()).startswith(f"{tag_} ".encode()):
+                pass
+            return time.perf_counter() - started
+
+        if not (await line()).startswith(b"* OK"):
+            return
+        await asyncio.sleep(pace * (index % 97) / 97)  # spread the sessions over one pace
+        address = f"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}"
+        await command(f'ID ("x-session-id" "{tag}-{index}" "x-originating-ip" "{address}")', "a1")
+        for round_ in range(rounds):
+            load.rtts.append(await command("NOOP", f"n{round_}"))
+            await asyncio.sleep(pace)
+        await command("LOGOUT", "z")
+        load.completed.add(index)
+    finally:
+        writer.close()
+
+
+async def run_load(port: int, sessions: int, tag: str, rounds: int, pace: float) -> Load:
+    load = Load()
+    started = time.perf_counter()
+    results = await asyncio.gather(*(session(port, i, tag, rounds, pace, load) for i in range(sessions)),
+                                   return_exceptions=True)
+    load.seconds = time.perf_counter() - started
+    for result in results:
+        if isinstance(result, BaseException):
+            print(f"  a session failed: {type(result).__name__}: {result}", file=sys.stderr)
+    return load
+
+
+def cross_talk(events: list[dict[str, Any]], tag: str, sessions: int, injected: bool) -> tuple[int, set[int]]:
+    """(connections whose IDs are not exactly one session's own, the sessions seen whole at the sink)."""
+    by_conn: dict[int, list[dict[str, str]]] = {}
+    for event in events:
+        if event.get("event") == "received" and event.get("command") == "ID":
+            by_conn.setdefault(event["conn"], []).append(dict(event.get("id") or []))
+    bad, seen = 0, set()
+    for ids in by_conn.values():
+        own = [fields for fields in ids if fields.get("x-session-id", "").startswith(f"{tag}-")]
+        if not own:
+            continue
+        expected_injected = [fields for fields in ids if fields.get("x-session-id") == "front-injected"]
+        index = int(own[0]["x-session-id"].rpartition("-")[2])
+        address = f"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}"
+        if len(own) != 1 or own[0].get("x-originating-ip") != address or index in seen or (
+                injected and len(expected_injected) != 1):
+            bad += 1
+        seen.add(index)
+    return bad, seen & set(range(sessions))
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", default="1,50,500")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--pace", type=float, default=0.1)
+    parser.add_argument("--modes", default="inject,pass")
+    args = parser.parse_args()
+    levels = [int(n) for n in args.sessions.split(",")]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 500 sessions: 3 sockets each across processes
+    sink = RelayProcess({"name": "sink", "protocol": "imap", "mode": "capture", "timeout": TIMEOUT,
+                         "listen": {"host": "127.0.0.1", "port": 0}})
+    headline = (0.0, 0, 0, "")
+    try:
+        for mode in args.modes.split(","):
+            config: dict[str, Any] = {"name": mode, "protocol": "imap", "mode": mode, "timeout": TIMEOUT,
+                                      "listen": {"host": "127.0.0.1", "port": 0},
+                                      "upstream": {"host": "127.0.0.1", "port": sink.port}}
+            if mode == "inject":
+                config["id"] = INJECTED
+            relay = RelayProcess(config)
+            try:
+                for sessions in levels:
+                    tag = f"{mode}{sessions}x{time.monotonic_ns()}"
+                    direct = asyncio.run(run_load(sink.port, sessions, tag + "d", args.rounds, args.pace))
+                    cpu_before = relay.cpu_s()
+                    through = asyncio.run(run_load(relay.port, sessions, tag, args.rounds, args.pace))
+                    cpu = relay.cpu_s() - cpu_before
+                    bad, seen = cross_talk(sink.drain(), tag, sessions, injected=mode == "inject")
+                    lost = sessions - len(through.completed & seen)
+                    added = {q: (percentile(through.rtts, q) - percentile(direct.rtts, q)) * 1000
+                             for q in (0.5, 0.99, 1.0)}
+                    print(f"{mode:<6} {sessions:>4} sessions: round trip straight p50 "
+                          f"{percentile(direct.rtts, 0.5) * 1000:.3f} p99 {percentile(direct.rtts, 0.99) * 1000:.3f}"
+                          f" max {max(direct.rtts, default=0) * 1000:.3f} ms; through the relay p50 "
+                          f"{percentile(through.rtts, 0.5) * 1000:.3f} p99 {percentile(through.rtts, 0.99) * 1000:.3f}"
+                          f" max {max(through.rtts, default=0) * 1000:.3f} ms; added p50 {added[0.5]:.3f} p99 "
+                          f"{added[0.99]:.3f} max {added[1.0]:.3f} ms; {sessions / through.seconds:.1f} sessions/s;"
+                          f" relay cpu {cpu:.2f}s, peak rss {relay.peak_rss_mib():.1f} MiB; cross-talk {bad}, "
+                          f"lost {lost}")
+                    if sessions == max(levels):
+                        worst = max(headline[0], added[0.99]) if headline[3] else added[0.99]
+                        which = mode if worst == added[0.99] else headline[3]
+                        headline = (worst, headline[1] + bad, headline[2] + lost, which)
+            finally:
+                relay.stop()
+    finally:
+        sink.stop()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    p99, bad, lost, mode = headline
+    print(f"relay_load: p99 {p99:.2f} ms at {max(levels)} sessions, cross-talk {bad}, lost {lost} "
+          f"(added, worst mode: {mode})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
