@@ -1,4 +1,5 @@
-"""The POP3 client driver: greeting, XCLIENT, USER/PASS, QUIT, each status line recorded by step."""
+"""The POP3 client driver: greeting, XCLIENT [and a second one], USER/PASS, QUIT, each status line recorded by
+step."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ def drive(c: Conversation, session: ClientSession) -> None:
     """One POP3 session as a mail client (or a proxy in front of the server) would run it."""
     greeting = c.read_line()
     c.record("greeting", parse_status_line(greeting).status, greeting)
-    if session.xclient is not None:
-        command(c, "xclient", xclient_line(session.xclient, session.protocol))
+    for step, attributes in (("xclient", session.xclient), ("xclient_again", session.xclient_again)):
+        if attributes is not None:
+            command(c, step, xclient_line(attributes, session.protocol))
     if session.login is not None:
         command(c, "user", f"USER {session.login.user}")
         command(c, "login", f"PASS {session.login.password}", shown="PASS <password>")

@@ -1,9 +1,11 @@
 """The SMTP-family client driver (Submission, SMTP, LMTP; the protocol row says which greeting command, whether
-RCPT carries XRCPTFORWARD): greeting, EHLO/LHLO, XCLIENT, AUTH PLAIN, a mail, QUIT."""
+RCPT carries XRCPTFORWARD): greeting, EHLO/LHLO, XCLIENT [and a second one], AUTH PLAIN, a mail, QUIT; with
+`xclient_after: mail` the XCLIENTs go between MAIL FROM and RCPT TO instead."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 from harness.drive.conversation import Conversation
 from harness.drive.xclient import xclient_line
@@ -25,20 +27,35 @@ def drive(c: Conversation, session: ClientSession) -> None:
     advertised = advertised_xclient(command(c, "ehlo", hello).lines)
     if advertised is not None:
         c.note("ehlo_xclient", advertised)
-    if session.xclient is not None and command(c, "xclient", xclient_line(session.xclient, protocol.name)).positive:
-        command(c, None, hello)
+    if session.xclient_after == "ehlo":
+        send_xclient(c, session, protocol, hello)
     if session.login is not None:
         secret = base64.b64encode(f"\0{session.login.user}\0{session.login.password}".encode()).decode()
         command(c, "login", f"AUTH PLAIN {secret}", shown="AUTH PLAIN <credentials>")
     if session.mail is not None:
-        send_mail(c, session.mail, protocol)
+        in_transaction = (lambda: send_xclient(c, session, protocol, hello)) if session.xclient_after == "mail" \
+            else None
+        send_mail(c, session.mail, protocol, in_transaction)
     command(c, "logout", "QUIT")
 
 
-def send_mail(c: Conversation, mail: Mail, protocol: ProtocolRow) -> None:
+def send_xclient(c: Conversation, session: ClientSession, protocol: ProtocolRow, hello: str) -> None:
+    """The session's XCLIENT (step `xclient`) and its `xclient_again` (step `xclient_again`), each followed by
+    the hello again after a 2xx, as the server's fresh greeting asks for."""
+    for step, attributes in (("xclient", session.xclient), ("xclient_again", session.xclient_again)):
+        if attributes is not None and command(c, step, xclient_line(attributes, protocol.name)).positive:
+            command(c, None, hello)
+
+
+def send_mail(c: Conversation, mail: Mail, protocol: ProtocolRow,
+              in_transaction: Callable[[], None] | None = None) -> None:
     """MAIL, RCPT per recipient (the first recorded), DATA and the message if any recipient was accepted;
-    each reply to the message is recorded as `data` (LMTP gives one per accepted recipient)."""
-    if not command(c, "mail", f"MAIL FROM:<{mail.sender}>").positive:
+    each reply to the message is recorded as `data` (LMTP gives one per accepted recipient). `in_transaction`
+    runs right after the reply to MAIL, whatever it was (XCLIENT inside the transaction)."""
+    mail_reply = command(c, "mail", f"MAIL FROM:<{mail.sender}>")
+    if in_transaction is not None:
+        in_transaction()
+    if not mail_reply.positive:
         return
     accepted = sum(command(c, "rcpt" if index == 0 else None, _rcpt_line(recipient, mail, protocol)).positive
                    for index, recipient in enumerate(mail.to))

@@ -6,15 +6,18 @@ from collections.abc import Mapping
 
 from harness.load.scenario import XclientAttributes, text_of, texts_of
 from harness.protocol.table import row
-from harness.protocol.xclient import Attribute, encode_forward, format_xclient
+from harness.protocol.xclient import VERB, Attribute, encode_forward, format_xclient
 
 
 def xclient_line(attributes: XclientAttributes, protocol: str) -> str:
     """The XCLIENT command for these attributes in `protocol` (a protocol table name), values encoded with the
-    row's XCLIENT flavour; a FORWARD mapping becomes the forward-field payload."""
+    row's XCLIENT flavour; a FORWARD mapping becomes the forward-field payload. No attributes: a bare `XCLIENT`,
+    as a broken sender would send it (Postfix: 501 5.5.4 Syntax)."""
     flavour = row(protocol).xclient_flavour
     if flavour is None:
         raise ValueError(f"{protocol} has no XCLIENT")
+    if not attributes:
+        return VERB
     return format_xclient(xclient_attributes(attributes), flavour)
 
 

@@ -69,6 +69,8 @@ class ClientExpect(_Strict):
     id_reply: Expected | None = None
     xclient: Expected | None = None
     xclient_reply: Expected | None = None
+    xclient_again: Expected | None = None
+    xclient_again_reply: Expected | None = None
     ehlo_xclient: Expected | None = None
     login: Expected | None = None
     login_reply: Expected | None = None
@@ -92,6 +94,13 @@ class ClientSession(_Strict):
     helo: Sendable = "client.example"
     id: dict[str, Value] | None = None
     xclient: XclientAttributes | None = None
+    """XCLIENT's attributes; `{}` sends a bare `XCLIENT` (no attributes)."""
+    xclient_again: XclientAttributes | None = None
+    """A second XCLIENT, right after the first one's reply (and the EHLO/LHLO a 2xx calls for); its reply is the
+    `xclient_again` step."""
+    xclient_after: Literal["ehlo", "mail"] = "ehlo"
+    """When the SMTP-family client sends XCLIENT: after EHLO/LHLO (as proxies do), or after the reply to MAIL FROM,
+    inside the mail transaction (then RCPT follows unless MAIL was refused)."""
     login: Login | None = None
     mail: Mail | None = None
     expect: ClientExpect = Field(default_factory=ClientExpect)
@@ -116,6 +125,11 @@ class ClientSession(_Strict):
             raise ValueError(f"`id:` is IMAP's; {self.protocol} forwards with `xclient:`")
         if self.xclient is not None and row.forwards_with != "xclient":
             raise ValueError(f"{self.protocol.upper()} forwards with `id:`, not `xclient:`")
+        if self.xclient_again is not None and self.xclient is None:
+            raise ValueError("`xclient_again:` is a second XCLIENT: give the first in `xclient:`")
+        if self.xclient_after != "ehlo" and (self.xclient is None or self.mail is None or row.hello is None):
+            raise ValueError("`xclient_after: mail` sends `xclient:` inside the transaction of `mail:` (SMTP, "
+                             "submission, LMTP): give both")
         if self.mail is not None and not row.carries_mail:
             carriers = [name for name, other in PROTOCOLS.items() if other.carries_mail]
             raise ValueError(f"`mail:` needs {', '.join(carriers[:-1])} or {carriers[-1]}, not {self.protocol}")

@@ -29,14 +29,17 @@ SetValue = str | int | None | list[list[str]]
 _KEYS = frozenset(
     {"name", "protocol", "mode", "listen", "upstream", "id", "timeout"}
     | {"xclient", "rcpt_forward", "advertise", "accept", "xrcptforward", "mutate"}
+    | {"capabilities", "greeting_capability"}
 )
 _MODE_KEYS = {
     "inject": ("upstream", "id", "xclient", "rcpt_forward"),
-    "capture": ("advertise", "accept", "xrcptforward"),
+    "capture": ("advertise", "accept", "xrcptforward", "capabilities", "greeting_capability"),
     "pass": ("upstream",),
     "mutate": ("upstream", "mutate"),
 }
 _MUTATE_KEYS = ("drop", "drop_forward", "ttl_delta", "set")
+IMAP_CAPTURE_CAPABILITIES = ("IMAP4rev1", "ID", "LITERAL+", "AUTH=PLAIN")
+"""What an IMAP capture offers by default: Dovecot's proxy sends ID only to a next hop whose greeting lists ID."""
 
 
 def _forwards_with_id(row: ProtocolRow) -> bool:
@@ -58,6 +61,8 @@ _PROTOCOLS_OF: dict[str, Callable[[ProtocolRow], bool]] = {
     "advertise": _forwards_with_xclient,
     "accept": _forwards_with_xclient,
     "xrcptforward": _has_rcpt_forward,
+    "capabilities": _forwards_with_id,
+    "greeting_capability": _forwards_with_id,
 }
 """The keys only some protocols take: which, by their table row."""
 
@@ -136,6 +141,10 @@ class RelayConfig:
     """capture: ``refuse`` or ``login`` (accept) USER/PASS and AUTH."""
     xrcptforward: bool = True
     """capture (lmtp): whether LHLO offers XRCPTFORWARD."""
+    capabilities: tuple[str, ...] = IMAP_CAPTURE_CAPABILITIES
+    """capture (imap): the CAPABILITY list, in the greeting and in the reply to CAPABILITY."""
+    greeting_capability: bool = True
+    """capture (imap): whether the greeting carries ``[CAPABILITY ...]`` (without it a proxy must ask)."""
     mutate: Mutation | None = None
     """mutate: what to change in the forwarding commands passing upstream."""
 
@@ -194,6 +203,11 @@ def _inject_fields(raw: dict[str, Any], row: ProtocolRow) -> dict[str, Any]:
 
 
 def _capture_fields(raw: dict[str, Any], row: ProtocolRow) -> dict[str, Any]:
+    if _forwards_with_id(row):
+        return {
+            "capabilities": _capabilities(raw.get("capabilities", list(IMAP_CAPTURE_CAPABILITIES))),
+            "greeting_capability": _bool(raw.get("greeting_capability", True), "greeting_capability"),
+        }
     if not _forwards_with_xclient(row):
         return {}
     return {
@@ -396,6 +410,15 @@ def _advertise(value: object) -> tuple[str, ...]:
         for name in value
     ):
         raise ConfigError("advertise must be a list of XCLIENT attribute names (single words)")
+    return tuple(value)
+
+
+def _capabilities(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(
+        isinstance(name, str) and name and name.isascii() and name.isprintable() and not set(" ()[]") & set(name)
+        for name in value
+    ):
+        raise ConfigError("capabilities must be a non-empty list of IMAP capability names (single atoms)")
     return tuple(value)
 
 

@@ -16,6 +16,7 @@ from harness.protocol.imap import (
     parse_command,
     parse_id_args,
 )
+from harness.relay.config import IMAP_CAPTURE_CAPABILITIES
 from harness.relay.mutate import IdRewriter
 from harness.relay.net import RelayError, send_line
 from harness.relay.reader import FramedReader
@@ -25,8 +26,8 @@ from harness.relay.server import Handler, Session
 from harness.relay.upstream import run_inject
 from harness.relay.wires import Wire, sasl_responses
 
-CAPABILITIES = "IMAP4rev1 ID LITERAL+ AUTH=PLAIN"
-CAPTURE_GREETING = f"* OK [CAPABILITY {CAPABILITIES}] mailhops capture ready"
+CAPABILITIES = " ".join(IMAP_CAPTURE_CAPABILITIES)
+PLAIN_GREETING = "* OK mailhops capture ready"
 CONTINUATION = "+ OK"
 INJECT_TAG = "mh1"
 UPSTREAM_UNAVAILABLE = "* BYE mailhops relay: upstream unavailable"
@@ -53,9 +54,15 @@ class ImapReader(FramedReader[FramerEvent]):
 # --- capture ---------------------------------------------------------------------
 
 
+def capture_greeting(capabilities: tuple[str, ...], in_greeting: bool) -> str:
+    """Dovecot's proxy sends ID only to a next hop that lists ID; without the list in the greeting it asks."""
+    return f"* OK [CAPABILITY {' '.join(capabilities)}] mailhops capture ready" if in_greeting else PLAIN_GREETING
+
+
 def capture(session: Session) -> None:
     """Greet like a backend, record every command, answer each, refuse every login."""
-    send_line(session.sock, CAPTURE_GREETING)
+    capabilities = " ".join(session.config.capabilities)
+    send_line(session.sock, capture_greeting(session.config.capabilities, session.config.greeting_capability))
     reader = ImapReader(session.sock, "the client")
     while True:
         try:
@@ -69,7 +76,7 @@ def capture(session: Session) -> None:
             send_line(session.sock, CONTINUATION)
             continue
         command = _record_received(session, event)
-        replies, keep_open = capture_replies(command)
+        replies, keep_open = capture_replies(command, capabilities)
         for line in replies:
             send_line(session.sock, line)
         if not keep_open:
@@ -99,15 +106,16 @@ def _id_fields(args: str) -> dict[str, object]:
         return {"id_error": str(err)}
 
 
-def capture_replies(command: Command | None) -> tuple[list[str], bool]:
-    """What the capture sink answers, and whether the connection stays open."""
+def capture_replies(command: Command | None, capabilities: str = CAPABILITIES) -> tuple[list[str], bool]:
+    """What the capture sink answers (``capabilities``: its CAPABILITY list), and whether the connection stays
+    open."""
     if command is None:
         return ["* BAD empty or malformed command line"], True
     tag, name = command.tag, command.name
     if name == "ID":
         return ["* ID NIL", f"{tag} OK ID completed."], True
     if name == "CAPABILITY":
-        return [f"* CAPABILITY {CAPABILITIES}", f"{tag} OK CAPABILITY completed."], True
+        return [f"* CAPABILITY {capabilities}", f"{tag} OK CAPABILITY completed."], True
     if name in ("LOGIN", "AUTHENTICATE"):
         return [f"{tag} {_REFUSED}"], True
     if name == "NOOP":

@@ -26,8 +26,8 @@ SAMPLE_PORT = 41234
 TLS_SWITCHES = {"ssl": ("yes", "required"), "smtpd_tls_security_level": ("may", "encrypt")}
 """Server settings that turn STARTTLS on (Dovecot's `ssl`, Postfix's smtpd_tls_security_level); the harness's
 own configs set none of them (Dovecot: `ssl = no`)."""
-STARTTLS = {"imap": "imap", "pop3": "pop3", "submission": "smtp", "smtp": "smtp", "lmtp": "lmtp"}
-"""openssl s_client's `-starttls` name per protocol."""
+STARTTLS = {row.name: row.name if row.hello == "LHLO" else row.wire for row in PROTOCOLS.values()}
+"""openssl s_client's `-starttls` name per protocol (its wire's; LMTP has its own)."""
 
 
 def served(plan: Plan, name: str) -> tuple[str, ...]:
@@ -109,10 +109,10 @@ def commands(plan: Plan, name: str) -> list[tuple[str, str]]:
         login = _login(plan, name, protocol) or Login()
         user, password = login.user, login.password
         proxy_port = node.spec.proxy_protocol_port(protocol)
-        if row.wire in ("imap", "pop3"):
+        if not row.carries_mail:  # IMAP, POP3: curl speaks them
             found.append((protocol, f"curl -v {row.wire}://{address}/ -u {shlex.quote(f'{user}:{password}')}"))
             found.append((f"{protocol} {'ID' if row.forwards_with == 'id' else 'XCLIENT'}",
-                          _by_hand(row.wire, address, row.port, user, password) + ignored))
+                          _by_hand(row.tagged, address, row.port, user, password) + ignored))
             if proxy_port is not None:
                 found.append((f"{protocol} PROXY", f"curl -v --haproxy-protocol {row.wire}://{address}:{proxy_port}/ "
                                                    f"-u {shlex.quote(f'{user}:{password}')}" + _proxy_note(plan, name)))
@@ -132,9 +132,10 @@ def commands(plan: Plan, name: str) -> list[tuple[str, str]]:
     return found
 
 
-def _by_hand(wire: str, address: str, port: int, user: str, password: str) -> str:
-    """An ID (IMAP) or XCLIENT (POP3) with the sample client, then a login, typed at the server with nc."""
-    if wire == "imap":
+def _by_hand(tagged: bool, address: str, port: int, user: str, password: str) -> str:
+    """An ID (IMAP, whose commands are tagged) or XCLIENT (POP3) with the sample client, then a login, typed at
+    the server with nc."""
+    if tagged:
         lines = [f'a ID ("x-originating-ip" "{SAMPLE_ADDR}" "x-originating-port" "{SAMPLE_PORT}")',
                  f"b LOGIN {_imap_string(user)} {_imap_string(password)}", "c LOGOUT"]
     else:
@@ -152,7 +153,7 @@ def _swaks(address: str, port: int, protocol: str, mail: Mail, sent: Login | Non
     sends none), and the sample client: in an XCLIENT (`optional`: only if the node offers XCLIENT), or in a
     PROXY v1 header (a PROXY listener)."""
     parts = ["swaks", "--server", f"{address}:{port}"]
-    if protocol == "lmtp":
+    if PROTOCOLS[protocol].hello == "LHLO":
         parts += ["--protocol", "LMTP"]
     parts += ["--from", text_of(mail.sender), *[item for to in mail.to for item in ("--to", text_of(to))]]
     if PROTOCOLS[protocol].has_login:

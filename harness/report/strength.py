@@ -335,7 +335,7 @@ def _protocol(item: _Item, node: str, category: str) -> str:
     """The protocol a parameter without a service arrived over: IMAP for an ID, else the node's only protocol
     or the sessions' only one."""
     if category == "id":
-        return "imap"
+        return next(row.name for row in PROTOCOLS.values() if row.forwards_with == "id")
     protocols = set(item.scenario.nodes[node].protocols()) if node in item.scenario.nodes else set()
     if len(protocols) != 1:
         protocols = {session.protocol for session in item.scenario.clients}

@@ -52,6 +52,12 @@ def relay_config(node: NodePlan) -> dict[str, object]:
         config["advertise"] = list(spec.advertise)
     if spec.mode == "capture" and spec.row.forwards_with == "xclient":
         config["accept"] = "login" if spec.accept_login else "refuse"
+    if not spec.xrcptforward:
+        config["xrcptforward"] = False
+    if spec.capabilities is not None:
+        config["capabilities"] = list(spec.capabilities)
+    if not spec.greeting_capability:
+        config["greeting_capability"] = False
     if spec.mutate is not None:
         config["mutate"] = spec.mutate.to_config()
     return config

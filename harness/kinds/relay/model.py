@@ -26,6 +26,13 @@ class RelayNode(NodeModel):
     rcpt_forward: dict[str, Value] = Field(default_factory=dict)
     advertise: tuple[str, ...] | None = None
     accept_login: bool = False
+    xrcptforward: bool = True
+    """capture (LMTP): whether LHLO offers XRCPTFORWARD (without it a proxy drops the RCPT parameter)."""
+    capabilities: tuple[str, ...] | None = None
+    """capture (IMAP): the CAPABILITY list in the greeting and the CAPABILITY reply (default: the relay's own,
+    `IMAP4rev1 ID LITERAL+ AUTH=PLAIN`); leave ID out and a proxy sends no ID."""
+    greeting_capability: bool = True
+    """capture (IMAP): `false` greets `* OK mailhops capture ready`, without `[CAPABILITY ...]`."""
     mutate: Mutation | None = None
 
     @property
@@ -44,6 +51,11 @@ class RelayNode(NodeModel):
             raise ValueError(f"only an inject relay sends its own parameters: a {self.mode} relay takes no {given}")
         if self.mode != "capture" and (self.advertise is not None or self.accept_login):
             raise ValueError("`advertise:` and `accept_login:` are for capture relays")
+        offers = {"xrcptforward": not self.xrcptforward, "capabilities": self.capabilities is not None,
+                  "greeting_capability": not self.greeting_capability}
+        if self.mode != "capture" and any(offers.values()):
+            given = ", ".join(f"`{k}:`" for k, v in offers.items() if v)
+            raise ValueError(f"{given}: what a next hop offers is for capture relays")
         if (self.mode == "mutate") != (self.mutate is not None):
             raise ValueError("a mutate relay needs `mutate:` (and only a mutate relay takes it)")
         row = self.row
@@ -59,7 +71,15 @@ class RelayNode(NodeModel):
         if self.rcpt_forward and not row.rcpt_forward:
             raise ValueError("`rcpt_forward:` (XRCPTFORWARD) is LMTP's")
         if self.advertise is not None and row.forwards_with != "xclient":
-            raise ValueError(f"`advertise:` lists XCLIENT attributes; {self.protocol.upper()} has none")
+            raise ValueError(f"`advertise:` lists XCLIENT attributes; {self.protocol.upper()} has none"
+                             + (" (an IMAP capture offers `capabilities:`)" if row.forwards_with == "id" else ""))
+        if not self.xrcptforward and not row.rcpt_forward:
+            raise ValueError("`xrcptforward:` (XRCPTFORWARD in LHLO) is LMTP's")
+        if (self.capabilities is not None or not self.greeting_capability) and row.forwards_with != "id":
+            raise ValueError(f"`capabilities:` and `greeting_capability:` are IMAP's; {self.protocol.upper()} "
+                             "offers XCLIENT with `advertise:`")
+        if self.capabilities is not None and not self.capabilities:
+            raise ValueError("`capabilities:` lists at least one capability (IMAP4rev1)")
         return self
 
     def protocols(self) -> tuple[str, ...]:
