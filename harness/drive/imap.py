@@ -1,4 +1,5 @@
-"""The IMAP client driver: greeting, ID, LOGIN, LOGOUT, each tagged reply recorded by step."""
+"""The IMAP client driver: greeting, ID, LOGIN (or AUTHENTICATE PLAIN with SASL-IR), LOGOUT, each tagged reply
+recorded by step."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ def drive(c: Conversation, session: ClientSession) -> None:
     c.record("greeting", greeting_status(greeting), greeting)
     if session.id is not None:
         command(c, "id", ID_TAG, format_id(texts_of(session.id), tag=ID_TAG))
-    if session.login is not None:
+    if session.login is not None and session.login.sasl:
+        command(c, "login", LOGIN_TAG, f"{LOGIN_TAG} AUTHENTICATE PLAIN {session.login.plain_response()}",
+                shown=f"{LOGIN_TAG} AUTHENTICATE PLAIN <credentials>")
+    elif session.login is not None:
         user, password = quote_string(session.login.user), quote_string(session.login.password)
         command(c, "login", LOGIN_TAG, f"{LOGIN_TAG} LOGIN {user} {password}",
                 shown=f"{LOGIN_TAG} LOGIN {user} <password>")

@@ -16,7 +16,9 @@ def drive(c: Conversation, session: ClientSession) -> None:
     for step, attributes in (("xclient", session.xclient), ("xclient_again", session.xclient_again)):
         if attributes is not None:
             command(c, step, xclient_line(attributes, session.protocol))
-    if session.login is not None:
+    if session.login is not None and session.login.sasl:
+        command(c, "login", f"AUTH PLAIN {session.login.plain_response()}", shown="AUTH PLAIN <credentials>")
+    elif session.login is not None:
         command(c, "user", f"USER {session.login.user}")
         command(c, "login", f"PASS {session.login.password}", shown="PASS <password>")
     command(c, "logout", "QUIT")

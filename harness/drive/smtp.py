@@ -4,7 +4,6 @@ RCPT carries XRCPTFORWARD): greeting, EHLO/LHLO, XCLIENT [and a second one], AUT
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 
 from harness.drive.conversation import Conversation
@@ -30,8 +29,7 @@ def drive(c: Conversation, session: ClientSession) -> None:
     if session.xclient_after == "ehlo":
         send_xclient(c, session, protocol, hello)
     if session.login is not None:
-        secret = base64.b64encode(f"\0{session.login.user}\0{session.login.password}".encode()).decode()
-        command(c, "login", f"AUTH PLAIN {secret}", shown="AUTH PLAIN <credentials>")
+        command(c, "login", f"AUTH PLAIN {session.login.plain_response()}", shown="AUTH PLAIN <credentials>")
     if session.mail is not None:
         in_transaction = (lambda: send_xclient(c, session, protocol, hello)) if session.xclient_after == "mail" \
             else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import difflib
 import ipaddress
 import re
@@ -47,6 +48,14 @@ Protocol = Literal[NAMES]  # type: ignore[valid-type]
 class Login(_Strict):
     user: Sendable = "alice"
     password: Sendable = "secret"
+    sasl: bool = False
+    """Log in as mail clients mostly do: SASL PLAIN with the credentials in the command (IMAP `AUTHENTICATE
+    PLAIN <initial response>`, SASL-IR; POP3 `AUTH PLAIN <initial response>`) instead of LOGIN / USER+PASS.
+    SMTP-family sessions always use `AUTH PLAIN`."""
+
+    def plain_response(self) -> str:
+        """SASL PLAIN's initial response: base64 of NUL user NUL password."""
+        return base64.b64encode(f"\0{self.user}\0{self.password}".encode()).decode()
 
 
 class Mail(_Strict):
