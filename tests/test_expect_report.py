@@ -8,14 +8,14 @@ from harness.observe.events import ClientTranscript, Event, NodeObservation
 from harness.plan.topology import Plan, plan
 from harness.report.failure import failure_text
 from harness.report.result import RunResult
-from tests.conftest import SCENARIOS
+from tests.conftest import ROOT
 
 GOOD_LOGIN = {"user": "alice", "rip": "203.0.113.7", "rport": "51234", "lip": "10.77.3.11",
               "session": "front-sess-0001"}
 
 
 def the_plan() -> Plan:
-    return plan(load_scenario(SCENARIOS / "imap" / "trusted_front.yaml"), {"dovecot": "2.4.1"}, "10.77.3.0/24")
+    return plan(load_scenario(ROOT / "tests" / "fixtures" / "trusted_front.yaml"), {"dovecot": "2.4.1"}, "10.77.3.0/24")
 
 
 def observations(login: dict[str, str], forward: dict[str, str] | None = None) -> dict[str, NodeObservation]:
@@ -53,7 +53,7 @@ def test_wrong_value_fails_and_report_names_hop_field_and_both_values() -> None:
     assert "hop backend [dovecot 2.4.1 backend] 10.77.3.12, received from proxy:" in text
     fail_line = next(line for line in text.splitlines() if line.startswith("  FAIL"))
     assert "login.rip" in fail_line and "expected 203.0.113.7" in fail_line and "observed 10.77.3.10" in fail_line
-    assert "(trusted_front.yaml:35)" in fail_line
+    assert "(trusted_front.yaml:37)" in fail_line
     assert "--- backend [dovecot 2.4.1 backend] ---\n  backend log line" in text
     assert "      C: c2 LOGIN" in text
 
