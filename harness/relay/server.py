@@ -11,7 +11,9 @@ from harness.relay.config import Endpoint, RelayConfig
 from harness.relay.events import EventLog
 from harness.relay.net import RelayError, format_peer, no_delay
 
-BACKLOG = 128
+BACKLOG = 1024
+"""Connections the kernel holds while the accept loop starts threads: 500 clients connecting at once must not
+wait for a SYN retry (1 s, 3 s, ...)."""
 
 
 @dataclass(frozen=True)
