@@ -1,6 +1,6 @@
 """Benchmark: the relay under load, as a local process on the loopback (no container).
 
-    .venv/bin/python bench/relay_load.py [--sessions 1,50,500] [--rounds 10] [--pace 0.1] [--modes inject,pass]
+    .venv/bin/python bench/relay_load.py [--sessions 1,50,500] [--rounds 10] [--pace 0.5] [--modes inject,pass]
 
 A capture relay is the sink. For each mode (`inject`, `pass`) a relay of that mode runs in front of it, and
 for each level of concurrency N the same load runs twice, interleaved: straight to the sink, then through the
@@ -168,7 +168,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", default="1,50,500")
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--pace", type=float, default=0.1)
+    parser.add_argument("--pace", type=float, default=0.5)
     parser.add_argument("--modes", default="inject,pass")
     args = parser.parse_args()
     levels = [int(n) for n in args.sessions.split(",")]
