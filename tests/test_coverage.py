@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.load.scenario import load_scenario
 from harness.provision.images import labelled_matrix
-from harness.report.coverage import SPEC, covers, hop_rows, markdown, table
+from harness.report.coverage import SPEC, covers, hop_rows, markdown, sends, table
 from tests.conftest import ROOT, SCENARIOS, WriteScenario
 
 
@@ -57,5 +57,36 @@ expect:
     xclient: {SESSION: x}
     ttl: 4
 """))
-    assert covers(scenario) == {("lmtp", "ADDR=IPV6:"), ("lmtp", "PROTO=LMTP"), ("lmtp", "FORWARD"),
-                                ("lmtp", "SESSION"), ("lmtp", "TTL")}
+    # Only what a hop is checked to have received counts; what is only sent is listed apart.
+    assert covers(scenario) == {("lmtp", "SESSION"), ("lmtp", "TTL")}
+    assert sends(scenario) == {("lmtp", "ADDR=IPV6:"), ("lmtp", "PROTO=LMTP"), ("lmtp", "FORWARD")}
+
+
+def test_a_login_line_shows_what_was_forwarded(write_scenario: WriteScenario) -> None:
+    scenario = load_scenario(write_scenario("""\
+nodes:
+  p: {kind: dovecot, role: proxy, to: b, trust: [client]}
+  b: {kind: dovecot, role: backend, trust: [p]}
+clients:
+  - {to: p, id: {x-originating-ip: 203.0.113.7, x-session-id: s}}
+  - {protocol: pop3, to: p, xclient: {ADDR: 203.0.113.8}}
+expect:
+  b:
+    login:
+      - {service: imap, rip: 203.0.113.7, rport: "1", session: s, fwd_tenant: acme}
+      - {service: pop3, rip: 203.0.113.8}
+"""))
+    assert covers(scenario) == {("imap", "x-originating-ip"), ("imap", "x-originating-port"),
+                                ("imap", "x-session-id"), ("imap", "x-forward-<name>"), ("pop3", "ADDR")}
+
+
+def test_what_postfix_logs_nowhere_counts_by_its_exact_reply(write_scenario: WriteScenario) -> None:
+    scenario = load_scenario(write_scenario("""\
+nodes:
+  pf: {kind: postfix, trust: [client]}
+clients:
+  - {protocol: smtp, to: pf, xclient: {ADDR: 203.0.113.9, DESTADDR: 198.51.100.25}, expect: {xclient_reply: "220 x"}}
+  - {protocol: smtp, to: pf, xclient: {DESTPORT: 25, PROTO: SMTP}, expect: {xclient_reply: {regex: "220.*"}}}
+"""))
+    assert covers(scenario) == {("smtp", "DESTADDR")}
+    assert ("smtp", "DESTPORT") in sends(scenario) and ("smtp", "ADDR") in sends(scenario)

@@ -139,3 +139,45 @@ def test_drop_lines_ttl_and_self_loop() -> None:
             "<cap@example.test> appears to be looping (TTL=0)")
     (event,) = events_from_log(lmtp)
     assert event.fields == {"service": "lmtp", "user": "cap@example.test", "reason": "ttl"}
+
+
+# login_log_format_elements carries the socket peer as real_rip (2.3 %{real_rip}, 2.4 %{real_remote_ip}): the
+# previous hop on 2.3 and 2.4.5, the node's own address on 2.4.1 (%{real_remote_ip} expands to the local one).
+LOGIN_REAL_23 = ("imap-login: Info: Login: user=<alice>, method=PLAIN, rip=203.0.113.7, rport=51234, lip=10.250.1.20, "
+                 "lport=143, real_rip=10.250.1.20, session=<abc123>, fwd_tenant=<acme>, secured")
+LOGIN_REAL_241 = ("pop3-login: Info: Logged in: user=<alice>, method=PLAIN, rip=203.0.113.7, rport=51234, "
+                  "lip=10.250.1.30, lport=110, real_rip=10.250.1.30, session=<pop3sess>, fwd_tenant=<acme>")
+PROXIED_REAL_245 = ("submission-login: Info: proxy(alice,10.250.1.30:587): Started proxying to remote host "
+                    "(0.004 secs): user=<alice>, method=PLAIN, rip=203.0.113.8, rport=4002, lip=10.250.1.20, "
+                    "lport=587, real_rip=10.250.1.10, session=<front-sub-0001>, fwd_tenant=<acme>")
+DROP_REAL_24 = ("imap-login: Error: proxy(alice,10.250.1.40:143): Aborting due to remote server: TTL reached zero - "
+                "proxies appear to be looping?: user=<alice>, method=PLAIN, rip=203.0.113.7, rport=40000, "
+                "lip=10.250.1.20, lport=143, real_rip=10.250.1.20, session=<ttl1>")
+
+
+def test_real_rip_is_a_field_of_login_proxied_and_drop_lines() -> None:
+    (login_23,) = events_from_log(LOGIN_REAL_23)
+    assert login_23.kind == "login" and login_23.fields["real_rip"] == "10.250.1.20"
+    assert login_23.fields["rip"] == "203.0.113.7" and login_23.fields["session"] == "abc123"
+    (login_24,) = events_from_log(LOGIN_REAL_241)
+    assert login_24.fields == {"user": "alice", "method": "PLAIN", "rip": "203.0.113.7", "rport": "51234",
+                               "lip": "10.250.1.30", "lport": "110", "real_rip": "10.250.1.30",
+                               "session": "pop3sess", "fwd_tenant": "acme", "service": "pop3"}
+    (proxied,) = events_from_log(PROXIED_REAL_245)
+    assert proxied.kind == "proxied" and proxied.fields["real_rip"] == "10.250.1.10"
+    assert proxied.fields["service"] == "submission" and proxied.fields["result"] == "started"
+    (drop,) = events_from_log(DROP_REAL_24)
+    assert drop.kind == "drop" and drop.fields["real_rip"] == "10.250.1.20" and drop.fields["reason"] == "ttl"
+
+
+def test_real_rip_is_an_expectation_field_of_the_login_events() -> None:
+    from harness.kinds.dovecot.kind import FIELDS
+
+    assert all("real_rip" in FIELDS[category] for category in ("login", "proxied", "drop"))
+
+
+def test_the_templates_log_real_rip_in_each_version_s_syntax() -> None:
+    from harness.kinds.dovecot.kind import TEMPLATES
+
+    assert "real_rip=%{real_rip}" in (TEMPLATES / "2.3" / "base.conf").read_text()
+    assert "real_rip=%{real_remote_ip}" in (TEMPLATES / "2.4" / "base.conf").read_text()

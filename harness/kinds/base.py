@@ -127,6 +127,9 @@ class NodeKind:
     """Prints the Debian package version of the server (empty: no such thing)."""
     serves: ClassVar[tuple[str, ...]] = ()
     """The protocols a server of this kind answers (for the coverage table's columns)."""
+    shown_only_in_reply: ClassVar[frozenset[str]] = frozenset()
+    """Forwarding parameters (coverage table rows) a server of this kind takes but shows in no log line: its
+    exact reply to the command that carried them is the only place a hop can be seen to take them."""
     is_server: ClassVar[bool] = True
     """A real server: its log is checked for crashes and kept in the observations."""
     categories: ClassVar[frozenset[str]] = frozenset()

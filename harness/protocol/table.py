@@ -25,7 +25,10 @@ IMAP_PARAMETERS = ("x-originating-ip", "x-originating-port", "x-connected-ip", "
 POP3_PARAMETERS = ("ADDR", "PORT", "SESSION", "TTL", "FORWARD")
 SMTP_PARAMETERS = ("ADDR", "ADDR=IPV6:", "PORT", "SESSION", "HELO", "LOGIN", "TIMEOUT", "TTL", "PROTO=SMTP",
                    "PROTO=ESMTP", "PROTO=LMTP", "FORWARD")
-POSTFIX_ONLY_PARAMETERS = ("NAME", "DESTADDR", "DESTPORT")
+POSTFIX_PARAMETERS = ("ADDR", "ADDR=IPV6:", "PORT", "HELO", "LOGIN", "NAME", "PROTO=SMTP", "PROTO=ESMTP", "DESTADDR",
+                      "DESTPORT")
+"""What Postfix's smtpd takes in XCLIENT (XCLIENT_README: NAME, REVERSE_NAME, ADDR, PORT, PROTO, HELO, LOGIN,
+DESTADDR, DESTPORT): SESSION, TTL, FORWARD and TIMEOUT are Dovecot's own, which Postfix does not offer."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ ROWS = (
     # Plain SMTP on port 25 (an MTA's smtpd): what submission speaks, on another port.
     ProtocolRow("smtp", 25, hello="EHLO", has_login=True, rcpt_forward=False,
                 capture_advertise=DOVECOT24_SUBMISSION_ADVERTISED,
-                parameters=SMTP_PARAMETERS + POSTFIX_ONLY_PARAMETERS, **_SMTP_LIKE),
+                parameters=POSTFIX_PARAMETERS, **_SMTP_LIKE),
 )
 PROTOCOLS: dict[str, ProtocolRow] = {row.name: row for row in ROWS}
 NAMES: tuple[str, ...] = tuple(PROTOCOLS)

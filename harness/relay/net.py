@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import selectors
 import socket
-from typing import Protocol
 
 from harness.protocol.wire import encode
+from harness.relay.errors import RelayError
+from harness.relay.pump import StreamFilter, pump
+
+__all__ = ["RECV_SIZE", "RelayError", "StreamFilter", "connect", "format_peer", "no_delay", "pipe", "recv_some",
+           "send_line"]
 
 RECV_SIZE = 65536
-
-
-class RelayError(Exception):
-    """A session cannot go on; the message is recorded as an ``error`` event."""
-
-
-class StreamFilter(Protocol):
-    """Rewrites a byte stream as it passes: ``feed`` what arrives, ``flush`` at its end."""
-
-    def feed(self, data: bytes) -> bytes: ...
-
-    def flush(self) -> bytes: ...
 
 
 def format_peer(address: tuple[object, ...]) -> str:
@@ -64,30 +55,9 @@ def pipe(
     upstream_filter: StreamFilter | None = None,
 ) -> None:
     """Copy bytes both ways until one side closes; unchanged unless ``client_filter``
-    rewrites what the client sends (``upstream_filter``: what upstream sends).
+    rewrites what the client sends (``upstream_filter``: what upstream sends). The copying
+    is done by the process's one pump thread (:mod:`harness.relay.pump`); this waits.
 
     Raises RelayError when neither side sends anything for ``timeout`` seconds.
     """
-    with selectors.DefaultSelector() as selector:
-        selector.register(client, selectors.EVENT_READ, (client, upstream, client_filter))
-        selector.register(upstream, selectors.EVENT_READ, (upstream, client, upstream_filter))
-        while True:
-            ready = selector.select(timeout)
-            if not ready:
-                raise RelayError(f"no traffic either way for {timeout:g}s")
-            for key, _ in ready:
-                if not _forward(*key.data):
-                    return
-
-
-def _forward(source: socket.socket, target: socket.socket, stream_filter: StreamFilter | None) -> bool:
-    try:
-        data = source.recv(RECV_SIZE)
-    except ConnectionResetError:
-        data = b""
-    out = data
-    if stream_filter is not None:
-        out = stream_filter.feed(data) if data else stream_filter.flush()
-    if out:
-        target.sendall(out)
-    return bool(data)
+    pump().run(client, upstream, timeout, client_filter, upstream_filter)

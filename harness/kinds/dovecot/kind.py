@@ -29,7 +29,7 @@ OBSERVABLE = {
     "proxy": frozenset({"proxied", "auth", "forward", "id", "ttl", "xclient", "drop", "proxy_header"}),
     "backend": frozenset({"login", "auth", "forward", "id", "ttl", "xclient", "delivery", "proxy_header"}),
 }
-_ELEMENTS = frozenset({"user", "method", "rip", "rport", "lip", "lport", "session", "service"})
+_ELEMENTS = frozenset({"user", "method", "rip", "rport", "lip", "lport", "real_rip", "session", "service"})
 FIELDS = {
     "login": _ELEMENTS,
     "proxied": _ELEMENTS | {"result", "reason"},

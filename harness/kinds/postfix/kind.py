@@ -79,6 +79,9 @@ class PostfixKind(NodeKind):
     version_command = ("postconf", "-d", "-h", "mail_version")
     package_command = ("dpkg-query", "-W", "-f", "${Version}", "postfix")
     serves = ("smtp", "submission")
+    # DESTADDR/DESTPORT go to policy servers, milters and SASL only (smtpd.c); the EHLO after XCLIENT resets PROTO,
+    # so a PROTO=SMTP is logged as ESMTP.
+    shown_only_in_reply = frozenset({"DESTADDR", "DESTPORT", "PROTO=SMTP"})
     categories = OBSERVABLE
     fields = FIELDS
 
