@@ -152,3 +152,24 @@ def test_command_prints_the_headline_last_and_fails_below_the_floor(
                     "0 expectations never failing")
     assert main(["strength", str(path), "--min", "100"]) == 1
     assert main(["strength", str(path), "--min", "20"]) == 0
+
+
+def test_a_count_of_zero_beside_shapes_is_caught_by_an_event_made_to_match_them(
+        write_scenario: WriteScenario) -> None:
+    report = strength(observations(write_scenario, """\
+expect:
+  backend:
+    login:
+      - {rip: 203.0.113.7, rport: "51234", lip: "@proxy", session: AbCdEfGh12345678}
+      - {session: {regex: "s{65}"}, fwd_tenant: {present: true}, count: 0}
+"""))
+    assert report.never_failing == []
+
+
+@pytest.mark.parametrize("pattern", ["s{65}", "[A-Za-z0-9+/]{16}", "\\d+", "ab(c|d)e?", "bG9uZz13(d3d3){3}d3c="])
+def test_an_example_is_made_for_simple_patterns(pattern: str) -> None:
+    from harness.check.matchers import Matcher
+    from harness.report.strength import example_of
+
+    example = example_of(Matcher("regex", pattern))
+    assert example is not None and Matcher("regex", pattern).matches(example)

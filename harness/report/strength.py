@@ -9,13 +9,14 @@ catches; a parameter caught by the second is pinned exactly."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.check.expect import COUNT, FieldCheck, check_node, check_scenario
-from harness.check.matchers import Context, resolve
+from harness.check.expect import COUNT, KEY_CASE, PSEUDO_FIELDS, FieldCheck, check_node, check_scenario
+from harness.check.matchers import Context, Matcher, resolve
 from harness.load.scenario import NodeExpect, Scenario, load_scenario
 from harness.observe.events import ClientTranscript, Event, NodeObservation
 from harness.protocol.table import IMAP_PARAMETERS, PROTOCOLS
@@ -293,20 +294,102 @@ def _duplicated(events: Sequence[Event], kind: _Kind) -> tuple[Event, ...]:
 
 def _added(expect: NodeExpect, context: Context, events: Sequence[Event]) -> Iterator[tuple[Event, ...]]:
     """Observations with what an expectation says must not be there: the field an `absent` expects away, given
-    a value; an event with the values a bounded count counts."""
+    a value; events with values that the fields beside a bounded count match."""
+    ttl = getattr(expect, "ttl", None)
+    if ttl is not None and (matcher := resolve(ttl, context)) is not None and matcher.kind == "absent":
+        yield (*events, Event("ttl", {"ttl": "added"}))
     for category in expect.given():
+        case = KEY_CASE.get(category, str)
         for _, wanted in expect.entries(category) if category != "ttl" else []:
-            literal = {}
+            example: dict[str, str] = {}
             for key, value in wanted.items():
                 matcher = resolve(value, context)
-                if matcher is None:
+                if matcher is None or key == COUNT:
                     continue
+                name = key if key in PSEUDO_FIELDS else case(key)
                 if matcher.kind == "absent":
-                    yield _changed_or_added(events, category, key)
-                elif matcher.kind == "equals" and key != COUNT:
-                    literal[key] = matcher.value
+                    yield _changed_or_added(events, category, name)
+                elif (text := example_of(matcher)) is not None:
+                    example[name] = text
             if COUNT in wanted:
-                yield (*events, Event(category, literal), Event(category, dict(literal)))
+                yield (*events, Event(category, example), Event(category, dict(example)))
+
+
+def example_of(matcher: Matcher) -> str | None:
+    """A value the matcher matches (None for `absent`, or a pattern too involved to make an example of)."""
+    if matcher.kind == "equals":
+        return str(matcher.value)
+    if matcher.kind == "present":
+        return "added"
+    if matcher.kind == "one_of":
+        return str(matcher.value[0])
+    if matcher.kind == "not":
+        return str(matcher.value) + "~"
+    if matcher.kind == "range":
+        low, high = matcher.value
+        return str(low if low is not None else high)
+    if matcher.kind == "regex":
+        text = _regex_example(matcher.value)
+        return text if text is not None and matcher.matches(text) else None
+    return None
+
+
+def _regex_example(pattern: str) -> str | None:
+    """The shortest string of a simple pattern (literals, classes, `\\d`, `.`, repeats, groups, the first branch);
+    None for anything else."""
+    import re._parser as parser  # the stdlib's own regex parser (3.11+)
+
+    try:
+        return _from_parsed(parser.parse(pattern))
+    except (re.error, ValueError):
+        return None
+
+
+def _from_parsed(items: Any) -> str:
+    import re._constants as c
+
+    out = []
+    for op, arg in items:
+        if op is c.LITERAL:
+            out.append(chr(arg))
+        elif op is c.ANY:
+            out.append("x")
+        elif op is c.IN:
+            out.append(_class_member(arg))
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            low, _, body = arg
+            out.append(_from_parsed(body) * max(low, 1))
+        elif op is c.SUBPATTERN:
+            out.append(_from_parsed(arg[-1]))
+        elif op is c.BRANCH:
+            out.append(_from_parsed(arg[1][0]))
+        elif op is c.CATEGORY:
+            out.append(_category_member(arg))
+        elif op is not c.AT:
+            raise ValueError(f"no example for {op}")
+    return "".join(out)
+
+
+def _class_member(members: Any) -> str:
+    import re._constants as c
+
+    for op, arg in members:
+        if op is c.LITERAL:
+            return chr(arg)
+        if op is c.RANGE:
+            return chr(arg[0])
+        if op is c.CATEGORY:
+            return _category_member(arg)
+    raise ValueError("no example for a negated or empty class")
+
+
+def _category_member(category: Any) -> str:
+    import re._constants as c
+
+    members = {c.CATEGORY_DIGIT: "1", c.CATEGORY_WORD: "a", c.CATEGORY_SPACE: " "}
+    if category not in members:
+        raise ValueError(f"no example for {category}")
+    return members[category]
 
 
 def _changed_or_added(events: Sequence[Event], category: str, name: str) -> tuple[Event, ...]:
