@@ -76,18 +76,32 @@ def chain(length: int) -> str:
             lines += ["      reason: ttl", f"      session: chain{length}"]
         else:
             lines.append("      count: 0")
+        if all(drops[label] is None for label in DEFAULT_TTL):
+            # Every version logs in through: each proxy's login line shows the client as p1 was told of it.
+            lines.append(f"    proxied: {{{_client_fields(length)}}}")
         lines.append(f"  l{hop}:")
+        # What p1 sends on: the client's address and session as given, its real port, and where it connected.
+        forwarded = ("x-originating-ip: 203.0.113.7, x-session-id: chain" + str(length)
+                     + ', x-originating-port: {regex: "\\\\d+"}, x-connected-ip: "@p1", x-connected-port: "143"')
         if never and sent:
             lines.append("    id:")
-            lines.append("      count: {" + ", ".join(f"{label}: {0 if label in never else '{min: 1}'}"
-                                                    for label in link) + "}")
+            lines.append(f"      {{{forwarded},")
+            lines.append("       count: {" + ", ".join(f"{label}: {0 if label in never else '{min: 1}'}"
+                                                     for label in link) + "}}")
             lines.append(f"    ttl: {{{sent}}}")
         elif never:
             lines.append("    id: {count: 0}")
         else:
             lines.append(f"    ttl: {{{sent}}}")
-            lines.append("    id: {x-originating-ip: 203.0.113.7, x-session-id: chain" + str(length) + "}")
+            lines.append(f"    id: {{{forwarded}}}")
+    if all(drops[label] is None for label in DEFAULT_TTL):
+        lines += ["  backend:", f"    login: {{{_client_fields(length)}}}"]
     return "\n".join(lines) + "\n"
+
+
+def _client_fields(length: int) -> str:
+    return (f'service: imap, user: alice, rip: 203.0.113.7, rport: {{regex: "\\\\d+"}}, lip: "@p1", lport: "143", '
+            f"session: chain{length}")
 
 
 def main() -> int:
