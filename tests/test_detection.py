@@ -66,7 +66,8 @@ MUTANTS: list[tuple[str, str, Mutation, list[tuple[str, ...]]]] = [
      [("sink", "id.x-originating-ip"), ("sink", "id.x-session-id"), ("sink", "forward.tenant"),
       ("client[0] -> proxy", "reply.id_reply", "dovecot-2.4")]),  # 2.3 says "OK ID completed." either way
     ("untrusted_honoured", "imap/untrusted_ignored", proxy_trusts_the_untrusted,
-     [("proxy", "auth.rip"), ("proxy", "auth.session"), ("backend", "login.rip"), ("backend", "forward.tenant")]),
+     [("proxy", "proxied.rip"), ("proxy", "proxied.session"), ("backend", "login[0].rip"),
+      ("backend", "forward.tenant")]),
     ("pop3_sender_untrusted", "pop3/proxy_sends", proxy_trusts_nobody,
      [("sink", "xclient.ADDR"), ("sink", "xclient.SESSION"), ("sink", "forward.tenant"),
       ("client[0] -> proxy", "reply.xclient_reply")]),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import selectors
+import signal
 import socket
 import threading
 import time
@@ -62,6 +63,7 @@ class Pump:
             raise pair.error
 
     def _loop(self) -> None:
+        block_exit_signals()
         while True:
             now = time.monotonic()
             deadline = min((pair.last + pair.timeout for pair in self._pairs), default=None)
@@ -115,6 +117,12 @@ class Pump:
         self._pairs.discard(pair)
         pair.error = error
         pair.done.set()
+
+
+def block_exit_signals() -> None:
+    """Leave SIGTERM and SIGINT to the main thread: one delivered to a thread blocked in select would not wake
+    the main thread (blocked in accept), whose handler ends the process."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
 
 
 _started: list[Pump] = []

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from harness.relay.config import Endpoint, RelayConfig
 from harness.relay.events import EventLog
 from harness.relay.net import RelayError, format_peer, no_delay
+from harness.relay.pump import block_exit_signals
 
 BACKLOG = 1024
 """Connections the kernel holds while the accept loop starts threads: 500 clients connecting at once must not
@@ -68,6 +69,7 @@ def serve(listener: socket.socket, config: RelayConfig, log: EventLog, handler: 
 
 def run_session(session: Session, handler: Handler) -> None:
     """Run ``handler``, record how it failed if it did, and always close."""
+    block_exit_signals()
     try:
         handler(session)
     except RelayError as err:
