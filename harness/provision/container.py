@@ -35,13 +35,10 @@ class LogFollower:
 
     def __init__(self, chunks: Iterable[bytes]):
         self._parts: list[str] = []
-        self._size = 0
         self.grown_at = time.monotonic()
         self._lock = threading.Lock()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.ended = threading.Event()
-        self._thread = threading.Thread(target=self._follow, args=(chunks,), daemon=True, name="log-follower")
-        self._thread.start()
+        threading.Thread(target=self._follow, args=(chunks,), daemon=True, name="log-follower").start()
 
     def _follow(self, chunks: Iterable[bytes]) -> None:
         try:
@@ -51,13 +48,11 @@ class LogFollower:
             pass
         finally:
             self._append(self._decoder.decode(b"", final=True))
-            self.ended.set()
 
     def _append(self, text: str) -> None:
         if text:
             with self._lock:
                 self._parts.append(text)
-                self._size += len(text)
                 self.grown_at = time.monotonic()
 
     def text(self) -> str:
@@ -65,10 +60,6 @@ class LogFollower:
             if len(self._parts) > 1:
                 self._parts[:] = ["".join(self._parts)]
             return self._parts[0] if self._parts else ""
-
-    @property
-    def size(self) -> int:
-        return self._size
 
 
 class NodeContainer:
@@ -108,9 +99,6 @@ class NodeContainer:
     def log(self) -> str:
         """Everything the container has written so far (followed as it is written)."""
         return self._log.text() if self._log is not None else ""
-
-    def log_size(self) -> int:
-        return self._log.size if self._log is not None else 0
 
     def log_idle_s(self) -> float:
         """Seconds since the log last grew."""

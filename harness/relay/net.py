@@ -6,12 +6,10 @@ import socket
 
 from harness.protocol.wire import encode
 from harness.relay.errors import RelayError
-from harness.relay.pump import StreamFilter, pump
+from harness.relay.pump import RECV_SIZE, StreamFilter, pump
 
 __all__ = ["RECV_SIZE", "RelayError", "StreamFilter", "connect", "format_peer", "no_delay", "pipe", "recv_some",
            "send_line"]
-
-RECV_SIZE = 65536
 
 
 def format_peer(address: tuple[object, ...]) -> str:

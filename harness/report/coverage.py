@@ -14,6 +14,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from harness.check.matchers import MATCHER_KEYS, RANGE_KEYS
 from harness.kinds import registry
 from harness.load.scenario import NodeExpect, Scenario
 from harness.plan.versions import Matrix, combinations
@@ -126,7 +127,7 @@ def _exact(expected: object) -> bool:
     """A literal reply, or a version map of literal replies."""
     if isinstance(expected, dict):
         keys = set(expected)
-        return bool(keys) and not keys & {"regex", "one_of", "not", "absent", "present", "min", "max"} and all(
+        return bool(keys) and not keys & (MATCHER_KEYS | RANGE_KEYS) and all(
             _exact(value) for value in expected.values())
     return isinstance(expected, str)
 

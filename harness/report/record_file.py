@@ -21,15 +21,14 @@ def write_part(path: str, records: list[dict[str, Any]]) -> None:
 
 
 def merge_parts(path: str) -> None:
-    """All parts into one file, items sorted by node id, so two runs list them in the same order."""
+    """All parts into one file."""
     folder = _parts_dir(path)
     items: list[dict[str, Any]] = []
     for part in sorted(folder.glob("*.json")):
         items += json.loads(part.read_text())
         part.unlink()
     folder.rmdir()
-    items.sort(key=lambda item: item["nodeid"])
-    Path(path).write_text(json.dumps({"format": FORMAT, "items": items}, indent=1, ensure_ascii=False) + "\n")
+    _write(Path(path), items)
 
 
 def merge_files(output: Path, inputs: list[Path]) -> int:
@@ -44,9 +43,14 @@ def merge_files(output: Path, inputs: list[Path]) -> int:
         if key in seen:
             raise ValueError(f"{item['nodeid']} is in more than one of the files: not shards of one run")
         seen.add(key)
-    items.sort(key=lambda item: item["nodeid"])
-    output.write_text(json.dumps({"format": FORMAT, "items": items}, indent=1, ensure_ascii=False) + "\n")
+    _write(output, items)
     return len(items)
+
+
+def _write(path: Path, items: list[dict[str, Any]]) -> None:
+    """Items sorted by node id, so two runs list them in the same order."""
+    items.sort(key=lambda item: item["nodeid"])
+    path.write_text(json.dumps({"format": FORMAT, "items": items}, indent=1, ensure_ascii=False) + "\n")
 
 
 def load(path: str | Path) -> dict[str, Any]:

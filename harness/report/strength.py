@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.check.expect import COUNT, KEY_CASE, PSEUDO_FIELDS, FieldCheck, check_node, check_scenario
+from harness.check.expect import (
+    COUNT,
+    KEY_CASE,
+    PSEUDO_FIELDS,
+    FieldCheck,
+    check_client,
+    check_node,
+    check_scenario,
+)
 from harness.check.matchers import Context, Matcher, resolve
 from harness.load.scenario import NodeExpect, Scenario, load_scenario
 from harness.observe.events import ClientTranscript, Event, NodeObservation
@@ -241,8 +249,6 @@ def _may_expect(scenario: Scenario, node: str, category: str) -> bool:
 
 
 def _client_failures(item: _Item, index: int, transcript: ClientTranscript) -> Iterator[Key]:
-    from harness.check.expect import check_client
-
     session = item.scenario.clients[index]
     context = item.context.for_node(session.to)
     variants = [{**transcript.replies, key: change(value)} for key, value in transcript.replies.items()
