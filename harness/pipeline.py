@@ -31,7 +31,7 @@ from harness.plan.versions import Combination, ServerRelease
 from harness.provision.container import NodeContainer, NodeStartError
 from harness.provision.images import ImageSet
 from harness.provision.labels import ownership_labels
-from harness.provision.probe import wait_until
+from harness.provision.probe import wait_until, without_probe_lines
 from harness.report.result import RunResult
 
 READY_TIMEOUT_S = float(os.environ.get("MAILHOPS_READY_TIMEOUT", "60"))
@@ -222,5 +222,9 @@ class ScenarioRun:
             raise NodeStartError(f"node `{node.name}` ({node.describe()}) {why}; its log:\n{tail}")
 
     def _observe(self, the_plan: Plan) -> dict[str, NodeObservation]:
-        return {name: registry.get(node.kind).observe(node, self.node_images[name], self.containers[name].log())
+        return {name: registry.get(node.kind).observe(node, self.node_images[name], self._scenario_log(name))
                 for name, node in the_plan.nodes.items()}
+
+    def _scenario_log(self, name: str) -> str:
+        container = self.containers[name]
+        return without_probe_lines(container.log(), container.probes)

@@ -15,6 +15,7 @@ from docker.models.networks import Network
 from testcontainers.core.container import DockerContainer
 
 from harness.provision.labels import SCENARIO
+from harness.provision.probe import read_greeting
 from harness.provision.spec import ContainerSpec
 
 
@@ -85,6 +86,12 @@ class NodeContainer:
         container.with_name(container_name(spec))
         self._container = container
         self._log: LogFollower | None = None
+        self.probes: list[tuple[str, int]] = []
+        """The readiness probes' own endpoints (address, port)."""
+
+    def greeting(self, port: int) -> str | None:
+        """A readiness probe: the greeting on `port`, or None; the probe's endpoint is remembered."""
+        return read_greeting(self.spec.address, port, on_connect=lambda *endpoint: self.probes.append(endpoint))
 
     def start(self) -> None:
         self._container.start()

@@ -13,7 +13,6 @@ from harness.kinds import registry
 from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dockerfile_recipe, node_container
 from harness.observe.events import Event, NodeObservation
 from harness.plan.versions import ServerRelease
-from harness.provision.probe import read_greeting
 from harness.provision.spec import ContainerSpec
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ class SinkKind(NodeKind):
         return node_container(node, image, labels, ("perl", "/opt/sink/sink.pl", node.spec.greeting))
 
     def ready(self, node: NodePlan, container: NodeContainer) -> bool:
-        return (read_greeting(node.address, PORT) or "").startswith("220 ")
+        return (container.greeting(PORT) or "").startswith("220 ")
 
     def observe(self, node: NodePlan, image: NodeImage, log: str) -> NodeObservation:
         events = tuple(Event("line", {"verb": match["verb"].upper(), "args": match["args"]}, line)

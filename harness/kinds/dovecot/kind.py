@@ -14,7 +14,6 @@ from harness.kinds.dovecot.model import HAPROXY_PORTS, DovecotNode
 from harness.observe.events import NodeObservation
 from harness.plan.versions import ServerRelease, major_of, short_version, version_labels
 from harness.protocol.table import PROTOCOLS
-from harness.provision.probe import read_greeting
 from harness.provision.spec import ContainerSpec
 
 if TYPE_CHECKING:
@@ -230,7 +229,7 @@ class DovecotKind(NodeKind):
         return node_container(node, image, labels, ("dovecot", "-F", "-c", CONFIG_PATH), files=files, as_root=True)
 
     def ready(self, node: NodePlan, container: NodeContainer) -> bool:
-        return (read_greeting(node.address, IMAP_PORT) or "").startswith("* OK")
+        return (container.greeting(IMAP_PORT) or "").startswith("* OK")
 
     def observe(self, node: NodePlan, image: NodeImage, log: str) -> NodeObservation:
         description = f"{FAMILY} {image.short_version} {self.variant(node.spec)}"

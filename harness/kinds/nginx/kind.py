@@ -18,7 +18,6 @@ from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dock
 from harness.kinds.nginx.model import NginxNode
 from harness.observe.events import Event, NodeObservation
 from harness.protocol.table import PROTOCOLS
-from harness.provision.probe import read_greeting
 from harness.provision.spec import ContainerSpec
 
 if TYPE_CHECKING:
@@ -179,7 +178,7 @@ class NginxKind(NodeKind):
         if not isinstance(ports, dict) or not ports:
             return False
         protocol = next(iter(ports))
-        greeting = read_greeting(node.address, PROTOCOLS[protocol].port) or ""
+        greeting = container.greeting(PROTOCOLS[protocol].port) or ""
         return greeting.startswith(GREETINGS[nginx_protocol(protocol)])
 
     def observe(self, node: NodePlan, image: NodeImage, log: str) -> NodeObservation:

@@ -14,7 +14,6 @@ from harness.kinds.postfix.model import HAPROXY_PORTS, PostfixNode
 from harness.observe.events import NodeObservation
 from harness.plan.versions import ServerRelease, major_of, version_labels
 from harness.protocol.table import PROTOCOLS
-from harness.provision.probe import read_greeting
 from harness.provision.spec import ContainerSpec
 
 if TYPE_CHECKING:
@@ -106,7 +105,7 @@ class PostfixKind(NodeKind):
                               files={MAIN_CF: render_main_cf(node, image.short_version).encode()}, as_root=True)
 
     def ready(self, node: NodePlan, container: NodeContainer) -> bool:
-        return (read_greeting(node.address, SMTP_PORT) or "").startswith("220 ")
+        return (container.greeting(SMTP_PORT) or "").startswith("220 ")
 
     def observe(self, node: NodePlan, image: NodeImage, log: str) -> NodeObservation:
         return NodeObservation(node.name, f"{FAMILY} {image.short_version}", events_from_log(log), log)
