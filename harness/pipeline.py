@@ -113,6 +113,9 @@ class ScenarioRun:
                     lambda: min((c.log_idle_s() for c in self.containers.values()), default=float("inf")),
                     complete=self.complete_logs,
                 )
+                if not verdict.passed and any([c.reread_log() for c in self.containers.values()]):
+                    observed = self._observe(the_plan)
+                    verdict = check_scenario(self.scenario, the_plan.context, observed, transcripts)
                 server_versions = self._server_versions()
                 health = check_health(observed, self.scenario.known_issues, the_plan.context.all_labels())
             return RunResult(the_plan, server_versions, verdict, observed, transcripts, time.monotonic() - started,

@@ -173,3 +173,28 @@ def test_an_example_is_made_for_simple_patterns(pattern: str) -> None:
 
     example = example_of(Matcher("regex", pattern))
     assert example is not None and Matcher("regex", pattern).matches(example)
+
+
+def test_each_pins_values_whatever_the_count_and_a_count_range_alone_does_not(write_scenario: WriteScenario) -> None:
+    loose = strength(observations(write_scenario, """\
+expect:
+  backend:
+    login: {rip: 203.0.113.7, rport: "51234", lip: "@proxy", session: AbCdEfGh12345678, count: {max: 2}}
+"""))
+    assert set(unpinned_names(loose)) == {"address", "port", "local address", "session"}
+    each = strength(observations(write_scenario, """\
+expect:
+  backend:
+    login: {rip: 203.0.113.7, rport: "51234", lip: "@proxy", session: AbCdEfGh12345678, count: {max: 2}, each: true}
+"""))
+    assert pinned_names(each) == {"address", "port", "local address", "session"} and not each.never_failing
+
+
+def test_each_with_no_event_observed_can_still_fail(write_scenario: WriteScenario) -> None:
+    """An `each` over no events is broken by an added event with a wrong value, and its count by one too many."""
+    report = strength(observations(write_scenario, """\
+expect:
+  proxy:
+    proxied: {rip: 203.0.113.7, session: x, count: {max: 2}, each: true}
+"""))
+    assert not report.never_failing

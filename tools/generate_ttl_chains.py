@@ -79,6 +79,8 @@ def chain(length: int) -> str:
         if all(drops[label] is None for label in DEFAULT_TTL):
             # Every version logs in through: each proxy's login line shows the client as p1 was told of it.
             lines.append(f"    proxied: {{{_client_fields(length)}}}")
+        else:
+            lines += _proxied_where_one_drops(length, hop, drops)
         lines.append(f"  l{hop}:")
         # What p1 sends on: the client's address and session as given, its real port, and where it connected.
         forwarded = ("x-originating-ip: 203.0.113.7, x-session-id: chain" + str(length)
@@ -96,7 +98,49 @@ def chain(length: int) -> str:
             lines.append(f"    id: {{{forwarded}}}")
     if all(drops[label] is None for label in DEFAULT_TTL):
         lines += ["  backend:", f"    login: {{{_client_fields(length)}}}"]
+    else:
+        logins = _same_as_24({label: "0" if drops[label] is not None else "1" for label in DEFAULT_TTL})
+        lines += ["  backend:", f"    login: {{{_client_fields(length)},",
+                  "            count: {" + ", ".join(f"{k}: {v}" for k, v in logins.items()) + "}}"]
     return "\n".join(lines) + "\n"
+
+
+FAILED_BEFORE_DROP = {"dovecot-2.3": "[SERVERBUG]", "dovecot-2.4": "[UNAVAILABLE]", "dovecot-2.4.5": "[SERVERBUG]"}
+"""What a proxy before the dropping one logs as `Login failed` (2.4.5 logs `Aborting due to remote server`,
+which is no login line: its count is 0)."""
+
+
+def _proxied_where_one_drops(length: int, hop: int, drops: dict[str, int | None]) -> list[str]:
+    """The proxy's login lines on a chain some version drops: each carries the client as p1 was told of it.
+    How many: one `started` where the login goes through, one `login failed` before the dropping proxy on 2.3,
+    none on 2.4.5 (it aborts); on 2.4.1 the retries make it 0 to 4 by timing (0 to 2 seen), so there `each` pins
+    the values of however many there are."""
+    results, reasons, counts = {}, {}, {}
+    for label in DEFAULT_TTL:
+        drop_at = drops[label]
+        if drop_at is None:
+            results[label], reasons[label], counts[label] = "started", "{absent: true}", "1"
+            continue
+        results[label] = '"login failed"'
+        reasons[label] = f'"{FAILED_BEFORE_DROP[label]} Account is temporarily unavailable."'
+        if hop >= drop_at or label == "dovecot-2.4.5":
+            counts[label] = "0"
+        else:
+            # 2.4.1: one login and up to login_proxy_max_reconnects (3) retries from the proxy before, each
+            # refused; how many of them happen before the client's proxy times out is timing.
+            counts[label] = "1" if label in PASSES_SERVERBUG_BACK else "{max: 4}"
+    text = {name: _per_version(values) for name, values in (("result", results), ("reason", reasons),
+                                                              ("count", counts))}
+    return [f"    proxied: {{{_client_fields(length)},",
+            f"              result: {text['result']}, reason: {text['reason']},",
+            f"              each: true, count: {text['count']}}}"]
+
+
+def _per_version(values: dict[str, str]) -> str:
+    """One value where every version has it, else a map by version."""
+    if len(set(values.values())) == 1:
+        return next(iter(values.values()))
+    return "{" + ", ".join(f"{k}: {v}" for k, v in _same_as_24(values).items()) + "}"
 
 
 def _client_fields(length: int) -> str:

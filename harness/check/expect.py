@@ -5,15 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from harness.check.matchers import Context, Matcher, resolve
+from harness.check.matchers import COUNT, EACH, PSEUDO_FIELDS, Context, Matcher, resolve
 from harness.load.scenario import SCALAR_CATEGORIES, ClientExpect, NodeExpect, Scenario
 from harness.observe.events import ClientTranscript, Event, NodeObservation
 
-COUNT = "count"
-"""A pseudo-field in any category: how many such events the node showed (`drop: {count: 0}`); with other
-fields beside it, how many events matched them all."""
-PSEUDO_FIELDS = {COUNT, "service"}
-"""Fields the harness adds to events, written in lower case whatever the category."""
 KEY_CASE = {"id": str.lower, "xclient": str.upper}
 """ID keys are case-insensitive (compared lower-case), XCLIENT attribute names are compared upper-case."""
 
@@ -76,9 +71,11 @@ def check_node(name: str, expect: NodeExpect, context: Context, observed: NodeOb
         events = observed.of_kind(category)
         for prefix, wanted in expect.entries(category):
             label = category if len(prefix) == 1 else f"{category}[{prefix[1]}]"
-            matchers = _resolved({key if key in PSEUDO_FIELDS else case(key): value for key, value in wanted.items()},
-                                 context)
-            if COUNT in matchers:
+            matchers = _resolved({key if key in PSEUDO_FIELDS else case(key): value for key, value in wanted.items()
+                                  if key != EACH}, context)
+            if wanted.get(EACH) is True:
+                found = _each_checks(name, label, matchers, events)
+            elif COUNT in matchers:
                 found = [_count_check(name, label, matchers, events)]
             else:
                 found = _best_event_checks(name, label, matchers, events)
@@ -104,6 +101,24 @@ def _count_check(where: str, label: str, matchers: Mapping[str, Matcher], events
     # More events only ever raise a count: only a lower bound alone cannot be broken by a late line.
     bounded = not (count.kind == "present" or (count.kind == "range" and count.value[1] is None))
     return FieldCheck(where, label, COUNT, expected, str(n), count.matches(str(n)), bounded=bounded)
+
+
+def _each_checks(where: str, label: str, matchers: Mapping[str, Matcher], events: Sequence[Event]) -> list[FieldCheck]:
+    """`each: true`: every event has the fields (reported against the first that does not), and `count` counts
+    them all (without it, at least one). A later event could break it: the checks wait for complete logs."""
+    count = matchers.get(COUNT)
+    fields = {key: matcher for key, matcher in matchers.items() if key != COUNT}
+    checks = []
+    if count is not None:
+        bounded = not (count.kind == "present" or (count.kind == "range" and count.value[1] is None))
+        checks.append(FieldCheck(where, label, COUNT, f"{count.describe()} (each)", str(len(events)),
+                                 count.matches(str(len(events))), bounded=bounded))
+    elif not events:
+        checks.append(FieldCheck(where, label, COUNT, ">= 1 (each)", "0", False))
+    per_event = [_event_checks(where, label, fields, event) for event in events]
+    shown = next((found for found in per_event if not all(check.ok for check in found)), per_event[0] if per_event
+                 else [])
+    return checks + [replace(check, bounded=True) for check in shown]
 
 
 def _source_key(wanted: Mapping[str, object], field: str) -> str:

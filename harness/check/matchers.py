@@ -10,6 +10,14 @@ from typing import Any
 from harness.plan.versions import version_labels
 
 MATCHER_KEYS = {"regex", "one_of", "absent", "present", "not", "min", "max"}
+COUNT = "count"
+"""A pseudo-field in any category: how many such events the node showed (`drop: {count: 0}`); with other
+fields beside it, how many events matched them all."""
+EACH = "each"
+"""A pseudo-field: `each: true` says every such event at the node has the fields beside it, however many there
+are (`count` then counts them all): for lines whose number varies by timing while their values do not."""
+PSEUDO_FIELDS = {COUNT, EACH, "service"}
+"""Fields the harness adds to events or expectations, written in lower case whatever the category."""
 RANGE_KEYS = {"min", "max"}
 
 

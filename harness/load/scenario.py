@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness.check.matchers import shape_problem, unknown_version_keys, version_label_re
+from harness.check.matchers import EACH, PSEUDO_FIELDS, shape_problem, unknown_version_keys, version_label_re
 from harness.kinds import registry
 from harness.kinds.base import NodeModel
 from harness.load.values import Expected, Sendable, Strict, Value, XclientAttributes, text_of, texts_of
@@ -149,8 +149,9 @@ class ClientSession(_Strict):
         return self
 
 
-Observed = dict[str, Expected] | list[dict[str, Expected]]
-"""Fields one observed event must match; a list means several events, each matching one mapping."""
+Observed = dict[str, Expected | bool] | list[dict[str, Expected | bool]]
+"""Fields one observed event must match; a list means several events, each matching one mapping. A boolean is
+kept as one (not read as 1), so `each: true` is a flag and `rip: true` is refused as no value to match."""
 
 
 class NodeExpect(_Strict):
@@ -521,18 +522,18 @@ def _field_problems(scenario: Scenario, name: str, node_expect: NodeExpect, cate
     """A field no event of this category can have can never pass: say which and what was probably meant."""
     kind = registry.get(scenario.nodes[name].kind)
     known = kind.fields.get(category)
-    if known is None:
-        return
     prefixes = kind.field_prefixes.get(category, ())
     for prefix, fields in node_expect.entries(category):
-        for field in fields:
-            if field in known or field in ("count", "service") or field.startswith(prefixes):
+        for field in fields if isinstance(fields, dict) else ():
+            where = scenario.line_of("expect", name, *prefix, field), ".".join(
+                str(part) for part in ("expect", name, *prefix, field))
+            if field == EACH and fields[field] is not True:
+                yield *where, "write `each: true` (every such event has the fields beside it) or leave it out"
+            if known is None or field in known or field in PSEUDO_FIELDS or field.startswith(prefixes):
                 continue
             close = difflib.get_close_matches(field, sorted(known), n=1)
             hint = f"; did you mean `{close[0]}`?" if close else f"; it has {', '.join(sorted(known))}"
-            yield scenario.line_of("expect", name, *prefix, field), ".".join(
-                str(part) for part in ("expect", name, *prefix, field)), (
-                f"a {kind.name} node's `{category}` has no field `{field}`{hint}")
+            yield *where, f"a {kind.name} node's `{category}` has no field `{field}`{hint}"
 
 
 def _observable_problem(scenario: Scenario, node: NodeModel, category: str) -> str | None:
@@ -572,7 +573,8 @@ def _expected_values(model: BaseModel) -> Any:
         if isinstance(model, NodeExpect) and category not in SCALAR_CATEGORIES:
             for prefix, fields in model.entries(category):
                 for field, expected in fields.items():
-                    yield (*prefix, field), expected
+                    if field != EACH:  # a flag, not an expected value (checked in _field_problems)
+                        yield (*prefix, field), expected
         else:
             yield (category,), value
 

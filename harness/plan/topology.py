@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from harness.check.matchers import Context
+from harness.check.matchers import PSEUDO_FIELDS, Context
 from harness.kinds import registry
 from harness.kinds.base import NodeModel
 from harness.load.scenario import CLIENT, Scenario
@@ -125,7 +125,8 @@ def forward_names(scenario: Scenario) -> tuple[str, ...]:
         names += _forward_keys(session.id or {}) + _xclient_forward_keys(session.xclient or {})
         names += list(session.mail.forward) if session.mail else []
     for node_expect in scenario.expect.values():
-        names += [key for _, fields in node_expect.entries("forward") for key in fields if key != "count"]
+        names += [key for _, fields in node_expect.entries("forward") for key in fields
+                  if key not in PSEUDO_FIELDS]
     return tuple(dict.fromkeys(names))
 
 

@@ -56,6 +56,12 @@ class LogFollower:
                 self._parts.append(text)
                 self.grown_at = time.monotonic()
 
+    def replace(self, text: str) -> None:
+        """What the engine has now, where the stream fell behind it (see NodeContainer.reread_log)."""
+        with self._lock:
+            self._parts[:] = [text]
+            self.grown_at = time.monotonic()
+
     def text(self) -> str:
         with self._lock:
             if len(self._parts) > 1:
@@ -106,6 +112,22 @@ class NodeContainer:
     def log(self) -> str:
         """Everything the container has written so far (followed as it is written)."""
         return self._log.text() if self._log is not None else ""
+
+    def reread_log(self) -> bool:
+        """Before a failing verdict is given: read the whole log from the engine once more, and take it where the
+        followed stream holds less (a stream that broke under load must not make a hop look silent). Returns
+        whether it held more."""
+        wrapped = self._container.get_wrapped_container()
+        if wrapped is None or self._log is None:
+            return False
+        try:
+            text = wrapped.logs(stdout=True, stderr=True).decode(errors="replace")
+        except docker.errors.APIError:
+            return False
+        if len(text) <= len(self._log.text()):
+            return False
+        self._log.replace(text)
+        return True
 
     def log_idle_s(self) -> float:
         """Seconds since the log last grew."""

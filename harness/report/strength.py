@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.check.expect import (
     COUNT,
+    EACH,
     KEY_CASE,
     PSEUDO_FIELDS,
     FieldCheck,
@@ -300,7 +301,8 @@ def _duplicated(events: Sequence[Event], kind: _Kind) -> tuple[Event, ...]:
 
 def _added(expect: NodeExpect, context: Context, events: Sequence[Event]) -> Iterator[tuple[Event, ...]]:
     """Observations with what an expectation says must not be there: the field an `absent` expects away, given
-    a value; events with values that the fields beside a bounded count match."""
+    a value; more events than a bounded count allows, with values that the fields beside it match; under
+    `each: true`, an event with one of the fields broken."""
     ttl = getattr(expect, "ttl", None)
     if ttl is not None and (matcher := resolve(ttl, context)) is not None and matcher.kind == "absent":
         yield (*events, Event("ttl", {"ttl": "added"}))
@@ -310,7 +312,7 @@ def _added(expect: NodeExpect, context: Context, events: Sequence[Event]) -> Ite
             example: dict[str, str] = {}
             for key, value in wanted.items():
                 matcher = resolve(value, context)
-                if matcher is None or key == COUNT:
+                if matcher is None or key in (COUNT, EACH):
                     continue
                 name = key if key in PSEUDO_FIELDS else case(key)
                 if matcher.kind == "absent":
@@ -318,7 +320,20 @@ def _added(expect: NodeExpect, context: Context, events: Sequence[Event]) -> Ite
                 elif (text := example_of(matcher)) is not None:
                     example[name] = text
             if COUNT in wanted:
-                yield (*events, Event(category, example), Event(category, dict(example)))
+                count = resolve(wanted[COUNT], context)
+                yield (*events, *(Event(category, dict(example)) for _ in range(_beyond(count))))
+            if wanted.get(EACH) is True and example:
+                first = next(iter(example))
+                yield (*events, Event(category, {**example, first: _break(example[first])}))
+
+
+def _beyond(count: Matcher | None) -> int:
+    """How many events to add to break a bounded count: one more than its upper bound (two if it has none)."""
+    if count is not None and count.kind == "range" and count.value[1] is not None:
+        return int(count.value[1]) + 1
+    if count is not None and count.kind == "equals" and count.value.isdigit():
+        return int(count.value) + 1
+    return 2
 
 
 def example_of(matcher: Matcher) -> str | None:
