@@ -98,9 +98,12 @@ def _count_check(where: str, label: str, matchers: Mapping[str, Matcher], events
     expected = count.describe()
     if others:
         expected += " with " + ", ".join(f"{key}={m.describe()}" for key, m in others.items())
-    # More events only ever raise a count: only a lower bound alone cannot be broken by a late line.
-    bounded = not (count.kind == "present" or (count.kind == "range" and count.value[1] is None))
-    return FieldCheck(where, label, COUNT, expected, str(n), count.matches(str(n)), bounded=bounded)
+    return FieldCheck(where, label, COUNT, expected, str(n), count.matches(str(n)), bounded=_bounded(count))
+
+
+def _bounded(count: Matcher) -> bool:
+    """More events only ever raise a count: only a lower bound alone cannot be broken by a late line."""
+    return not (count.kind == "present" or (count.kind == "range" and count.value[1] is None))
 
 
 def _each_checks(where: str, label: str, matchers: Mapping[str, Matcher], events: Sequence[Event]) -> list[FieldCheck]:
@@ -110,9 +113,8 @@ def _each_checks(where: str, label: str, matchers: Mapping[str, Matcher], events
     fields = {key: matcher for key, matcher in matchers.items() if key != COUNT}
     checks = []
     if count is not None:
-        bounded = not (count.kind == "present" or (count.kind == "range" and count.value[1] is None))
         checks.append(FieldCheck(where, label, COUNT, f"{count.describe()} (each)", str(len(events)),
-                                 count.matches(str(len(events))), bounded=bounded))
+                                 count.matches(str(len(events))), bounded=_bounded(count)))
     elif not events:
         checks.append(FieldCheck(where, label, COUNT, ">= 1 (each)", "0", False))
     per_event = [_event_checks(where, label, fields, event) for event in events]
