@@ -25,7 +25,10 @@ FOLDER = Path(__file__).resolve().parent
 HARNESS = FOLDER.parent.parent
 SUITE = "bookworm"
 """The relay runs on this suite's python3, whatever the servers' versions."""
-RECORDING = frozenset({"id", "xclient", "ttl", "forward"})
+RECORDING = frozenset({"id", "xclient", "ttl", "forward", "command"})
+COMMAND_FIELDS = frozenset({"verb", "args", "peer"})
+"""A `command` event: every command line the relay received (`EHLO backend`, `MAIL FROM:<a@example.net>`), with
+the address of the peer that sent it: what a capture shows even where nothing is forwarded."""
 
 
 def relay_config(node: NodePlan) -> dict[str, object]:
@@ -102,7 +105,16 @@ def _received_events(record: dict[str, object]) -> list[Event]:
             events.append(Event("ttl", {"ttl": fields["TTL"]}, line))
     if isinstance(forward := record.get("forward"), list):
         events.append(Event("forward", {str(key): str(value) for key, value in forward}, line))
+    if isinstance(verb := record.get("command"), str):
+        events.append(Event("command", _command_fields(record, line, verb), line))
     return events
+
+
+def _command_fields(record: dict[str, object], line: str, verb: str) -> dict[str, str]:
+    """verb, args (the line after the tag, if any, and the verb) and the sender's address (no port)."""
+    words = line.split(" ", 2) if record.get("tag") else ["", *line.split(" ", 1)]
+    peer = str(record.get("peer", "")).rpartition(":")[0].strip("[]")
+    return {"verb": verb.upper(), "args": words[2] if len(words) > 2 else "", "peer": peer}
 
 
 def _image_files() -> dict[str, bytes]:
@@ -117,6 +129,7 @@ class RelayKind(NodeKind):
     model = RelayNode
     is_server = False
     categories = RECORDING
+    fields = {"command": COMMAND_FIELDS}
 
     def variant(self, spec: NodeModel) -> str:
         assert isinstance(spec, RelayNode)
