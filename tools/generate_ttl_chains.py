@@ -30,10 +30,18 @@ def chain(length: int) -> str:
         "description: >",
         f"  A linear chain of {length} Dovecot IMAP prox{'y' if length == 1 else 'ies'}, a pass relay on every link",
         "  (l1 after p1, ...) and a backend at the end. The client sends no TTL, so p1 starts from the",
-        "  default (5 in 2.3, 7 in 2.4) and every link carries one less than the one before. The proxy that",
-        "  receives 1 refuses to go on (TTL reached zero): p5 in 2.3, p7 in 2.4.",
-        "nodes:",
+        "  default (5 in 2.3, 7 in 2.4) and every link carries one less than the one before.",
     ]
+    drop_at = {label: next((hop for hop in range(1, length + 1) if ttl - hop + 1 <= 1), None)
+               for label, ttl in DEFAULT_TTL.items()}
+    where = [f"p{drop_at[label]} in {label.removeprefix('dovecot-')}" for label in ("dovecot-2.3", "dovecot-2.4")
+             if drop_at[label] is not None]
+    if not where:
+        lines += ["  No proxy of this chain receives 1, so the login reaches the backend on every version."]
+    else:
+        rest = "" if len(where) == 2 else "; on 2.4 the login reaches the backend"
+        lines += [f"  The proxy that receives 1 refuses to go on (TTL reached zero): {' and '.join(where)}{rest}."]
+    lines.append("nodes:")
     for hop in range(1, length + 1):
         trusted = "client" if hop == 1 else f"l{hop - 1}"
         lines.append(f"  p{hop}: {{kind: dovecot, role: proxy, to: l{hop}, trust: [{trusted}]}}")
