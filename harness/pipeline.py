@@ -40,10 +40,12 @@ NETWORK_REMOVE_TIMEOUT_S = 10.0
 PARALLEL_CALLS = 16
 
 
-def remove_network(network: Network) -> None:
+def remove_network(network: Network, names: Sequence[str] = ()) -> None:
     """Remove the network once the engine has let go of its containers: Docker 20.10 can answer a forced
     container removal before the container's endpoint is gone, and then refuses the network ("has active
-    endpoints", seen once in a soak run). Endpoints still held are disconnected; retried for a few seconds."""
+    endpoints", seen once in a soak run, with no container left in the network's inspect). Endpoints still
+    held, and those of the scenario's own containers by name (a stale endpoint is only reachable by its
+    name), are disconnected by force; retried for a few seconds."""
     failure: list[docker.errors.APIError] = []
 
     def removed() -> bool:
@@ -57,7 +59,8 @@ def remove_network(network: Network) -> None:
             failure[:] = [exc]
             with contextlib.suppress(docker.errors.APIError):
                 network.reload()
-                for container in network.attrs.get("Containers") or {}:
+            for container in [*(network.attrs.get("Containers") or {}), *names]:
+                with contextlib.suppress(docker.errors.APIError):
                     network.disconnect(container, force=True)
             return False
         return True
@@ -197,9 +200,10 @@ class ScenarioRun:
                 ", ".join(f"{tier}: {text}" for tier, text in tiers.items()) for family, tiers in found.items()}
 
     def remove(self) -> None:
+        names = [container.docker_name for container in self.containers.values()]
         _all_at_once([container.remove for container in self.containers.values()])
         if self.network is not None:
-            remove_network(self.network)
+            remove_network(self.network, names)
 
     def _create_network(self) -> tuple[Network, str, str | None]:
         """A private /24 (and a ULA /64 with `ipv6: true`) picked at random; a clash with another run's

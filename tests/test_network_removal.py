@@ -45,3 +45,11 @@ def test_endpoints_that_never_go_are_raised_after_the_timeout(monkeypatch: pytes
     monkeypatch.setattr(pipeline, "NETWORK_REMOVE_TIMEOUT_S", 0.3)
     with pytest.raises(docker.errors.APIError, match="active endpoints"):
         pipeline.remove_network(_Network(refusals=1000))  # type: ignore[arg-type]
+
+
+def test_a_stale_endpoint_is_disconnected_by_the_containers_own_names() -> None:
+    """Docker's stale endpoint shows in no inspect: only the scenario's container names reach it."""
+    network = _Network(refusals=1)
+    network.attrs = {"Containers": {}}
+    pipeline.remove_network(network, ["mailhops-chain_7-p1-abc123"])  # type: ignore[arg-type]
+    assert network.removed and network.disconnected == ["mailhops-chain_7-p1-abc123"]
