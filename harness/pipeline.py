@@ -18,7 +18,7 @@ import docker
 import docker.errors
 from docker.models.networks import Network
 
-from harness.check.expect import check_scenario
+from harness.check.expect import Verdict, check_scenario
 from harness.check.health import check_health
 from harness.drive import run_session
 from harness.kinds import registry
@@ -137,15 +137,18 @@ class ScenarioRun:
                     for index, session in enumerate(self.scenario.clients)
                 )
             with self._stage("settle"):
+                def check(nodes: dict[str, NodeObservation]) -> Verdict:
+                    return check_scenario(self.scenario, the_plan.context, nodes, transcripts)
+
                 verdict, observed = settle(
                     lambda: self._observe(the_plan),
-                    lambda nodes: check_scenario(self.scenario, the_plan.context, nodes, transcripts),
+                    check,
                     lambda: min((c.log_idle_s() for c in self.containers.values()), default=float("inf")),
                     complete=self.complete_logs,
                 )
                 if not verdict.passed and any([c.reread_log() for c in self.containers.values()]):
                     observed = self._observe(the_plan)
-                    verdict = check_scenario(self.scenario, the_plan.context, observed, transcripts)
+                    verdict = check(observed)
                 server_versions = self._server_versions()
                 health = check_health(observed, self.scenario.known_issues, the_plan.context.all_labels())
             return RunResult(the_plan, server_versions, verdict, observed, transcripts, time.monotonic() - started,
