@@ -33,6 +33,9 @@ _SECONDS = re.compile(r"\b\d+s ")
 _DISCONNECT_SIDE = re.compile(r"\bDisconnected by (?:client|server)\b")
 """A proxy logs `Disconnected by client` or `by server` as the client's close or the backend's arrives first:
 a race of two sockets after LOGOUT/QUIT, not a behaviour of the version."""
+_TIMING = re.compile(r"\((?:\d+\.\d+ \+ )*\d+\.\d+ secs\)")
+"""Dovecot's command timing in a tagged reply, `(0.001 + 0.000 secs)`; a third term (the time the reply waited to
+be written) is there only when it was not zero."""
 _SIZE = re.compile(r"\b\d+ bytes\b")
 _FLOAT = re.compile(r"(?<![\d.])\d+\.\d+(?![\d.])")
 _NUMBER = re.compile(r"(?<![\w<@.])\d+(?![\w>.])")
@@ -142,8 +145,9 @@ class _Normaliser:
         return _CONTAINER.sub("<container>", value)
 
     def reply(self, value: str) -> str:
-        """A server's reply: queue ids (Postfix), LMTP session ids and message sizes vary per run."""
-        value = _QUEUE_ID.sub("<queue-id>", self.text(value))
+        """A server's reply: queue ids (Postfix), LMTP session ids, message sizes and Dovecot's timings vary per
+        run."""
+        value = _TIMING.sub("(<timing> secs)", _QUEUE_ID.sub("<queue-id>", self.text(value)))
         return _SIZE.sub("<n> bytes", _SESSION_TOKEN.sub("<session>", value))
 
     def fields(self, fields: Mapping[str, str]) -> dict[str, str]:
@@ -166,7 +170,7 @@ class _Normaliser:
         return base + sep + suffix
 
     def log_line(self, line: str) -> str:
-        line = _TIMESTAMP.sub("", line.strip())
+        line = _TIMING.sub("(<timing> secs)", _TIMESTAMP.sub("", line.strip()))
         # Session ids first, while they are still whole: later rules would cut them up.
         line = _PROCESS_PREFIX.sub(lambda m: f"{m.group('name')}<pid><{self._session(m.group('session'))}>", line)
         line = re.sub(r"session=<([^>]*)>", lambda m: f"session=<{self._session(m.group(1))}>", line)
