@@ -240,7 +240,7 @@ def test_submission_session_with_login_and_mail(serve: Any) -> None:
     assert timings(transcript.replies) == {
         "greeting": "220", "greeting_reply": "220 submit.example Dovecot ready.",
         "ehlo": "250", "ehlo_reply": "250 XCLIENT ADDR PORT PROTO FORWARD",
-        "ehlo_xclient": "ADDR PORT PROTO FORWARD",
+        "ehlo_xclient": "ADDR PORT PROTO FORWARD", "ehlo_keywords": "8BITMIME AUTH XCLIENT",
         "xclient": "220", "xclient_reply": "220 submit.example Dovecot ready.",
         "login": "235", "login_reply": "235 2.7.0 Logged in.",
         "mail": "250", "mail_reply": "250 2.1.0 Sender OK",
@@ -268,7 +268,7 @@ def test_submission_without_xclient_advertised_and_a_refused_sender(serve: Any) 
                               "mail": {}})
     assert timings(transcript.replies) == {
         "greeting": "220", "greeting_reply": "220 submit.example ESMTP",
-        "ehlo": "250", "ehlo_reply": "250 8BITMIME",
+        "ehlo": "250", "ehlo_reply": "250 8BITMIME", "ehlo_keywords": "8BITMIME",
         "xclient": "550", "xclient_reply": "550 5.7.0 Not trusted",
         "mail": "530", "mail_reply": "530 5.7.0 Authentication required",
         "logout": "221", "logout_reply": "221 2.0.0 Bye",
@@ -307,6 +307,7 @@ def test_lmtp_records_one_data_reply_per_accepted_recipient(serve: Any) -> None:
         "greeting": "220", "greeting_reply": "220 lmtp.example Dovecot ready.",
         "ehlo": "250", "ehlo_reply": "250 XRCPTFORWARD",
         "ehlo_xclient": "ADDR PORT PROTO HELO LOGIN SESSION TTL TIMEOUT",
+        "ehlo_keywords": "8BITMIME XCLIENT XRCPTFORWARD",
         "xclient": "220", "xclient_reply": "220 lmtp.example Dovecot ready.",
         "mail": "250", "mail_reply": "250 2.1.0 OK",
         "rcpt": "250", "rcpt_reply": "250 2.1.5 OK",
@@ -370,6 +371,6 @@ def test_a_multi_line_greeting_is_read_whole(serve: Any) -> None:
     assert timings(transcript.replies) == {
         "greeting": "220", "greeting_reply": "220 mx.example welcome",
         "ehlo": "250", "ehlo_reply": "250 XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT",
-        "ehlo_xclient": "NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT",
+        "ehlo_xclient": "NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT", "ehlo_keywords": "XCLIENT",
         "logout": "221", "logout_reply": "221 2.0.0 Bye",
     }

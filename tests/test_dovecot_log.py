@@ -51,6 +51,16 @@ def test_proxy_login_refused_by_the_next_hop() -> None:
     assert event.fields["service"] == "pop3" and event.fields["session"] == "pop3-all-0001"
 
 
+def test_proxy_aborted_by_an_internal_error() -> None:
+    line = ("imap-login: Error: proxy(alice,10.143.135.12:143): Aborting due to internal error: [BUG] Invalid "
+            "local_name!: user=<alice>, method=PLAIN, rip=10.143.135.1, rport=54996, lip=10.143.135.10, lport=143, "
+            "real_rip=10.143.135.10, session=<4DqdMqZh1NYKj4cB>")
+    (event,) = events_from_log(line)
+    assert event.kind == "proxied" and event.fields["result"] == "internal error"
+    assert event.fields["reason"] == "[BUG] Invalid local_name!"
+    assert event.fields["service"] == "imap" and event.fields["session"] == "4DqdMqZh1NYKj4cB"
+
+
 def test_auth_request_fields_and_forward_fields() -> None:
     auth_23, forward_23 = events_from_log(AUTH_23)
     assert auth_23.kind == "auth" and auth_23.fields["real_rip"] == "10.250.1.1"

@@ -10,6 +10,7 @@ from harness.protocol.imap import Response, greeting_status, parse_response_line
 from harness.protocol.pop3 import StatusLine, parse_status_line
 from harness.protocol.smtp import (
     Reply,
+    advertised_keywords,
     advertised_xclient,
     data_reply_count,
     reply_continues,
@@ -146,6 +147,17 @@ def test_advertised_xclient_lists_the_attributes_as_sent(attributes: list[str], 
     texts = ["host.example", *keywords, " ".join(["XCLIENT", *attributes])]
     reply = [f"250{'-' if index < len(texts) - 1 else ' '}{text}" for index, text in enumerate(texts)]
     assert advertised_xclient(reply) == " ".join(attributes)
+
+
+@pytest.mark.parametrize(("reply", "keywords"), [
+    (["250-lmtp.example", "250-8BITMIME", "250-xclient ADDR PORT", "250 XRCPTFORWARD"],
+     "8BITMIME XCLIENT XRCPTFORWARD"),
+    (["250-mx.example", "250 PIPELINING"], "PIPELINING"),
+    (["250 mx.example"], ""),
+    (["502 5.5.2 Error: command not recognized"], None),
+])
+def test_advertised_keywords(reply: list[str], keywords: str | None) -> None:
+    assert advertised_keywords(reply) == keywords
 
 
 def test_lmtp_answers_data_once_per_recipient() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from harness.drive.conversation import Conversation
 from harness.drive.xclient import xclient_line
 from harness.load.scenario import ClientSession, Mail, texts_of
-from harness.protocol.smtp import Reply, advertised_xclient, data_reply_count, reply_continues
+from harness.protocol.smtp import Reply, advertised_keywords, advertised_xclient, data_reply_count, reply_continues
 from harness.protocol.table import ProtocolRow, row
 from harness.protocol.xclient import encode_rcpt_forward
 
@@ -23,9 +23,13 @@ def drive(c: Conversation, session: ClientSession) -> None:
     hello = f"{_hello(protocol)} {session.helo}"
     greeting = read_reply(c)
     c.record("greeting", greeting.status, greeting.last)
-    advertised = advertised_xclient(command(c, "ehlo", hello).lines)
+    ehlo = command(c, "ehlo", hello).lines
+    advertised = advertised_xclient(ehlo)
     if advertised is not None:
         c.note("ehlo_xclient", advertised)
+    keywords = advertised_keywords(ehlo)
+    if keywords is not None:
+        c.note("ehlo_keywords", keywords)
     if session.xclient_after == "ehlo":
         send_xclient(c, session, protocol, hello)
     if session.login is not None:

@@ -81,6 +81,7 @@ class ClientExpect(_Strict):
     xclient_again: Expected | None = None
     xclient_again_reply: Expected | None = None
     ehlo_xclient: Expected | None = None
+    ehlo_keywords: Expected | None = None
     login: Expected | None = None
     login_reply: Expected | None = None
     login_seconds: Expected | None = None

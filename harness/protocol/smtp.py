@@ -418,6 +418,16 @@ def advertised_xclient(lines: Sequence[str]) -> str | None:
     return None if params is None else " ".join(params)
 
 
+def advertised_keywords(lines: Sequence[str]) -> str | None:
+    """The extension keywords an EHLO/LHLO reply lists, upper-cased, space-separated in the server's order and
+    without their parameters (`PIPELINING 8BITMIME XCLIENT`); None when the reply is no 250 reply."""
+    try:
+        reply = parse_ehlo_reply(lines)
+    except SmtpParseError:
+        return None
+    return " ".join(name for name, _ in reply.keywords)
+
+
 def data_reply_count(hello: str, accepted: int) -> int:
     """How many replies follow the end of DATA: LMTP (``LHLO``) answers once per accepted recipient
     (RFC 2033 4.2), SMTP once."""

@@ -11,6 +11,9 @@ _PROXIED = re.compile(
     r"(?P<service>[a-z0-9]+)-login: Info: proxy\([^)]*\): Started proxying to .*?\(\S+ secs\): (?P<elements>.*)$")
 _PROXY_LOGIN_FAILED = re.compile(
     r"(?P<service>[a-z0-9]+)-login: Info: proxy\([^)]*\): Login failed: (?P<reason>.*?): (?P<elements>user=<.*)$")
+# 2.4.1 refuses a PROXY header's AUTHORITY it read garbled: "Aborting due to internal error: [BUG] Invalid local_name!"
+_PROXY_INTERNAL_ERROR = re.compile(r"(?P<service>[a-z0-9]+)-login: Error: proxy\([^)]*\): Aborting due to internal "
+                                   r"error: (?P<reason>.*?): (?P<elements>user=<.*)$")
 _ID_SENT = re.compile(r"imap-login: Info: ID sent: (?P<pairs>.*?): user=<")
 _AUTH_IN = re.compile(r"auth: Debug: (?:.*?: )?client in: AUTH\t(?P<fields>.*)$")
 _USER_IN = re.compile(r"auth: Debug: (?:.*?: )?master in: USER\t(?P<fields>.*)$")
@@ -126,6 +129,10 @@ def events_from_log(log: str) -> tuple[Event, ...]:
         elif match := _PROXY_LOGIN_FAILED.search(line):
             fields = {**parse_elements(match.group("elements")), "service": match.group("service"),
                       "result": "login failed", "reason": match.group("reason")}
+            events.append(Event("proxied", fields, line))
+        elif match := _PROXY_INTERNAL_ERROR.search(line):
+            fields = {**parse_elements(match.group("elements")), "service": match.group("service"),
+                      "result": "internal error", "reason": match.group("reason")}
             events.append(Event("proxied", fields, line))
         elif match := _XCLIENT.search(line):
             fields = {**parse_xclient_args(match.group("args")), "service": match.group("service")}
