@@ -61,6 +61,18 @@ def test_proxy_aborted_by_an_internal_error() -> None:
     assert event.fields["service"] == "imap" and event.fields["session"] == "4DqdMqZh1NYKj4cB"
 
 
+def test_the_passdb_answer_with_its_fields() -> None:
+    line_23 = "auth: Debug: client passdb out: FAIL\t1\tuser=alice\tforward_tenant=acme\tforward_nopassword\t"
+    line_24 = ("auth: Debug: conn unix:login (pid=13,uid=994) [2]: client passdb out: OK\t1\tuser=alice\t"
+               "proxy\thost=10.0.0.12\tforward_nopassword=<hidden>\t")
+    (answer_23,) = events_from_log(line_23)
+    assert answer_23.kind == "passdb"
+    assert answer_23.fields == {"result": "FAIL", "user": "alice", "forward_tenant": "acme", "forward_nopassword": ""}
+    (answer_24,) = events_from_log(line_24)
+    assert answer_24.fields == {"result": "OK", "user": "alice", "proxy": "", "host": "10.0.0.12",
+                                "forward_nopassword": "<hidden>"}
+
+
 def test_auth_request_fields_and_forward_fields() -> None:
     auth_23, forward_23 = events_from_log(AUTH_23)
     assert auth_23.kind == "auth" and auth_23.fields["real_rip"] == "10.250.1.1"

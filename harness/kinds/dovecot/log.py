@@ -16,6 +16,8 @@ _PROXY_INTERNAL_ERROR = re.compile(r"(?P<service>[a-z0-9]+)-login: Error: proxy\
                                    r"error: (?P<reason>.*?): (?P<elements>user=<.*)$")
 _ID_SENT = re.compile(r"imap-login: Info: ID sent: (?P<pairs>.*?): user=<")
 _AUTH_IN = re.compile(r"auth: Debug: (?:.*?: )?client in: AUTH\t(?P<fields>.*)$")
+# The passdb's answer to a login process: `client passdb out: FAIL\t1\tuser=alice\tforward_tenant=acme...`
+_PASSDB_OUT = re.compile(r"auth: Debug: (?:.*?: )?client passdb out: (?P<fields>.*)$")
 _USER_IN = re.compile(r"auth: Debug: (?:.*?: )?master in: USER\t(?P<fields>.*)$")
 # 2.4 appends the login log elements (": user=<>, rip=...") to submission-login's debug lines.
 _XCLIENT = re.compile(r"(?P<service>submission|lmtp)(?:-login)?(?:\(\d+\))?: Debug: (?:lmtp|smtp)-server: "
@@ -153,6 +155,10 @@ def events_from_log(log: str) -> tuple[Event, ...]:
             fields = {"user": match.group("fields").split("\t")[1], **parse_auth_fields(match.group("fields"))}
             events.append(Event("auth", fields, line))
             events.append(Event("forward", parse_forward_fields(fields.get("forward_fields", "")), line))
+        elif match := _PASSDB_OUT.search(line):
+            answer = match.group("fields").rstrip("\t")
+            fields = {"result": answer.split("\t")[0], **parse_auth_fields(answer)}
+            events.append(Event("passdb", fields, line))
         elif match := _ID_SENT.search(line):
             fields = parse_id_log(match.group("pairs"))
             events.append(Event("id", fields, line))
