@@ -15,9 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness")
     commands = parser.add_subparsers(dest="command", required=True)
-    sweep = commands.add_parser("sweep", help="remove every container and network labelled by mailhops")
+    sweep = commands.add_parser("sweep", help="remove what mailhops runs left behind: of runs that ended, and what "
+                                              "--keep left up (a live run's things only with --all)")
     sweep.add_argument("--check", action="store_true",
                        help="remove nothing; fail (exit 1) and list what is left, if anything")
+    sweep.add_argument("--all", action="store_true", dest="everything",
+                       help="also remove what runs still going own (they will fail)")
     plan = commands.add_parser("plan", help="validate scenario files and print their plans; starts nothing")
     plan.add_argument("files", nargs="+", type=Path)
     coverage = commands.add_parser("coverage", help="write docs/COVERAGE.md from scenarios/")
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "summary":
         return _summary(args.observations, args.drift)
     if args.command == "sweep":
-        return _sweep(args.check)
+        return _sweep(args.check, args.everything)
     if args.command == "coverage":
         return _coverage(args.scenarios, args.output)
     return _plan(args.files)
@@ -110,14 +113,17 @@ def _summary(observations: Path, old: Path | None) -> int:
     return 0
 
 
-def _sweep(check: bool) -> int:
+def _sweep(check: bool, everything: bool) -> int:
     import docker
 
     from harness.provision.labels import labelled_containers, labelled_networks, sweep
 
     client = docker.from_env(timeout=60)
     if not check:
-        print(f"removed {sweep(client, everything=True)} container(s)/network(s)")
+        print(f"removed {sweep(client, everything=everything, with_kept=True)} container(s)/network(s)")
+        live = len(labelled_containers(client)) + len(labelled_networks(client))
+        if live:
+            print(f"left alone: {live} container(s)/network(s) of runs still going (--all removes them too)")
         return 0
     left = [f"container {c['Names'][0].lstrip('/')}" for c in labelled_containers(client)]
     left += [f"network {n['Name']}" for n in labelled_networks(client)]

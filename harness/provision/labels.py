@@ -14,8 +14,8 @@ SESSION = "mailhops.session"
 SCENARIO = "mailhops.scenario"
 OWNER = "mailhops.owner"
 KEPT = "mailhops.kept"
-"""On what a `--keep` run left up on purpose: only `mailhops sweep` (everything) removes it, not another run's
-sweep of dead owners."""
+"""On what a `--keep` run left up on purpose: only `mailhops sweep` removes it, not another run's sweep of dead
+owners."""
 
 
 def owner() -> str:
@@ -40,19 +40,21 @@ def _owner_alive(value: str) -> bool:
     return True
 
 
-def sweep(client: docker.DockerClient, *, only_session: str | None = None, everything: bool = False) -> int:
-    """Remove labelled containers and networks: of one session, of dead owners, or all. Returns how many.
+def sweep(client: docker.DockerClient, *, only_session: str | None = None, everything: bool = False,
+          with_kept: bool = False) -> int:
+    """Remove labelled containers and networks: of one session, of dead owners (and, `with_kept`, what `--keep`
+    runs left up), or all, live runs' included. Returns how many.
 
     Uses the low-level API: listing with the high-level one inspects each container, which races with
     other runs removing theirs."""
     removed = 0
     for container in labelled_containers(client):
-        if _should_remove(container.get("Labels") or {}, only_session, everything):
+        if _should_remove(container.get("Labels") or {}, only_session, everything, with_kept):
             with contextlib.suppress(docker.errors.NotFound):
                 client.api.remove_container(container["Id"], force=True, v=True)
                 removed += 1
     for network in labelled_networks(client):
-        if _should_remove(network.get("Labels") or {}, only_session, everything):
+        if _should_remove(network.get("Labels") or {}, only_session, everything, with_kept):
             # NotFound: gone already; APIError: still has endpoints of a live run.
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 client.api.remove_network(network["Id"])
@@ -69,11 +71,11 @@ def labelled_networks(client: docker.DockerClient, label: str = SESSION) -> list
     return list(client.api.networks(filters={"label": label}))
 
 
-def _should_remove(labels: dict[str, str], only_session: str | None, everything: bool) -> bool:
+def _should_remove(labels: dict[str, str], only_session: str | None, everything: bool, with_kept: bool) -> bool:
     if everything:
         return True
     if labels.get(KEPT):
-        return False
+        return with_kept
     if only_session is not None:
         return labels.get(SESSION) == only_session and labels.get(OWNER) == owner()
     return not _owner_alive(labels.get(OWNER, ""))
