@@ -73,6 +73,20 @@ def test_the_passdb_answer_with_its_fields() -> None:
                                 "forward_nopassword": "<hidden>"}
 
 
+def test_a_proxy_retrying_a_next_hop_then_giving_up() -> None:
+    elements = ("user=<alice>, method=PLAIN, rip=203.0.113.33, rport=4033, lip=10.129.48.10, lport=143, "
+                "real_rip=10.129.48.1, session=<offered-imap-3>, fwd_tenant=<acme>")
+    prefix = "imap-login: {level}: proxy(alice,10.129.48.11:143): Remote server sent invalid input: "
+    retry, final = events_from_log(
+        prefix.format(level="Warning") + "Remote server doesn't support IMAP4rev1 - reconnecting (attempt #2): "
+        + elements + "\n" + prefix.format(level="Error") + "Remote server doesn't support IMAP4rev1: " + elements)
+    for event in (retry, final):
+        assert event.kind == "proxied" and event.fields["result"] == "invalid input"
+        assert event.fields["reason"] == "Remote server doesn't support IMAP4rev1"
+        assert event.fields["session"] == "offered-imap-3" and event.fields["fwd_tenant"] == "acme"
+    assert retry.fields["reconnect"] == "2" and "reconnect" not in final.fields
+
+
 def test_auth_request_fields_and_forward_fields() -> None:
     auth_23, forward_23 = events_from_log(AUTH_23)
     assert auth_23.kind == "auth" and auth_23.fields["real_rip"] == "10.250.1.1"

@@ -31,7 +31,7 @@ OBSERVABLE = {
 _ELEMENTS = frozenset({"user", "method", "rip", "rport", "lip", "lport", "real_rip", "session", "service"})
 FIELDS = {
     "login": _ELEMENTS,
-    "proxied": _ELEMENTS | {"result", "reason"},
+    "proxied": _ELEMENTS | {"result", "reason", "reconnect"},
     "drop": _ELEMENTS | {"reason", "dest"},
     "delivery": frozenset({"user", "session", "mailbox"}),
     "proxy_header": _ELEMENTS | {"reason", "level", "version"},

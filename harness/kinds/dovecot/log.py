@@ -11,9 +11,15 @@ _PROXIED = re.compile(
     r"(?P<service>[a-z0-9]+)-login: Info: proxy\([^)]*\): Started proxying to .*?\(\S+ secs\): (?P<elements>.*)$")
 _PROXY_LOGIN_FAILED = re.compile(
     r"(?P<service>[a-z0-9]+)-login: Info: proxy\([^)]*\): Login failed: (?P<reason>.*?): (?P<elements>user=<.*)$")
-# 2.4.1 refuses a PROXY header's AUTHORITY it read garbled: "Aborting due to internal error: [BUG] Invalid local_name!"
-_PROXY_INTERNAL_ERROR = re.compile(r"(?P<service>[a-z0-9]+)-login: Error: proxy\([^)]*\): Aborting due to internal "
-                                   r"error: (?P<reason>.*?): (?P<elements>user=<.*)$")
+# A proxy giving up on a next hop, or retrying it: 2.4.1's "Aborting due to internal error: [BUG] Invalid
+# local_name!" (a PROXY header's AUTHORITY read garbled), 2.4.5's "Remote server sent invalid input: Remote server
+# doesn't support IMAP4rev1 - reconnecting (attempt #1)" (a Warning per retry, then an Error without the retry).
+_PROXY_FAILURE = re.compile(r"(?P<service>[a-z0-9]+)-login: (?:Error|Warning): proxy\([^)]*\): "
+                            r"(?P<what>Aborting due to internal error|Remote server sent invalid input): "
+                            r"(?P<reason>.*?)(?: - reconnecting \(attempt #(?P<reconnect>\d+)\))?: "
+                            r"(?P<elements>user=<.*)$")
+_PROXY_FAILURE_RESULTS = {"Aborting due to internal error": "internal error",
+                          "Remote server sent invalid input": "invalid input"}
 _ID_SENT = re.compile(r"imap-login: Info: ID sent: (?P<pairs>.*?): user=<")
 _AUTH_IN = re.compile(r"auth: Debug: (?:.*?: )?client in: AUTH\t(?P<fields>.*)$")
 # The passdb's answer to a login process: `client passdb out: FAIL\t1\tuser=alice\tforward_tenant=acme...`
@@ -132,9 +138,11 @@ def events_from_log(log: str) -> tuple[Event, ...]:
             fields = {**parse_elements(match.group("elements")), "service": match.group("service"),
                       "result": "login failed", "reason": match.group("reason")}
             events.append(Event("proxied", fields, line))
-        elif match := _PROXY_INTERNAL_ERROR.search(line):
+        elif match := _PROXY_FAILURE.search(line):
             fields = {**parse_elements(match.group("elements")), "service": match.group("service"),
-                      "result": "internal error", "reason": match.group("reason")}
+                      "result": _PROXY_FAILURE_RESULTS[match.group("what")], "reason": match.group("reason")}
+            if match.group("reconnect") is not None:
+                fields["reconnect"] = match.group("reconnect")
             events.append(Event("proxied", fields, line))
         elif match := _XCLIENT.search(line):
             fields = {**parse_xclient_args(match.group("args")), "service": match.group("service")}
