@@ -87,6 +87,20 @@ def test_a_proxy_retrying_a_next_hop_then_giving_up() -> None:
     assert retry.fields["reconnect"] == "2" and "reconnect" not in final.fields
 
 
+def test_the_xclient_a_24_hop_sent() -> None:
+    relay = ("submission(alice)<15><XR1g3aZhbpAKvMwB>: Debug: relay: smtp-client: conn 10.188.204.11:25 [1]: command "
+             "XCLIENT: Sent: XCLIENT HELO=client.example PROTO=ESMTP LOGIN=alice PORT=36974 ADDR=10.188.204.1")
+    proxy = ("pop3-login: Info: Send: XCLIENT ADDR=10.96.109.1 PORT=59876 SESSION=ks2FM6Zh5OkKYG0B TTL=4 "
+             "DESTNAME=imap.example.test: user=<alice>, method=PLAIN, rip=10.96.109.1, session=<ks2FM6Zh5OkKYG0B>")
+    (sent_by_relay,) = events_from_log(relay)
+    assert sent_by_relay.kind == "xclient_sent"
+    assert sent_by_relay.fields == {"HELO": "client.example", "PROTO": "ESMTP", "LOGIN": "alice", "PORT": "36974",
+                                    "ADDR": "10.188.204.1", "service": "submission"}
+    (sent_by_proxy,) = events_from_log(proxy)
+    assert sent_by_proxy.fields == {"ADDR": "10.96.109.1", "PORT": "59876", "SESSION": "ks2FM6Zh5OkKYG0B", "TTL": "4",
+                                    "DESTNAME": "imap.example.test", "service": "pop3"}
+
+
 def test_auth_request_fields_and_forward_fields() -> None:
     auth_23, forward_23 = events_from_log(AUTH_23)
     assert auth_23.kind == "auth" and auth_23.fields["real_rip"] == "10.250.1.1"

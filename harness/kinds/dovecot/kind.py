@@ -25,8 +25,10 @@ TEMPLATES = Path(__file__).resolve().parent
 CONFIG_PATH = "/etc/mailhops/dovecot.conf"
 IMAP_PORT = PROTOCOLS["imap"].port
 OBSERVABLE = {
-    "proxy": frozenset({"proxied", "auth", "passdb", "forward", "id", "ttl", "xclient", "drop", "proxy_header"}),
-    "backend": frozenset({"login", "auth", "passdb", "forward", "id", "ttl", "xclient", "delivery", "proxy_header"}),
+    "proxy": frozenset({"proxied", "auth", "passdb", "forward", "id", "ttl", "xclient", "xclient_sent", "drop",
+                        "proxy_header"}),
+    "backend": frozenset({"login", "auth", "passdb", "forward", "id", "ttl", "xclient", "xclient_sent", "delivery",
+                          "proxy_header"}),
 }
 _ELEMENTS = frozenset({"user", "method", "rip", "rport", "lip", "lport", "real_rip", "session", "service"})
 FIELDS = {

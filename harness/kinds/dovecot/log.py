@@ -28,6 +28,11 @@ _USER_IN = re.compile(r"auth: Debug: (?:.*?: )?master in: USER\t(?P<fields>.*)$"
 # 2.4 appends the login log elements (": user=<>, rip=...") to submission-login's debug lines.
 _XCLIENT = re.compile(r"(?P<service>submission|lmtp)(?:-login)?(?:\(\d+\))?: Debug: (?:lmtp|smtp)-server: "
                       r"conn \S+ \[\d+\]: Received new command: XCLIENT (?P<args>.*?)(?:: user=<.*)?$")
+# What a 2.4 hop sent: submission's relay client (Debug `... command XCLIENT: Sent: XCLIENT ...`) and 2.4.3's
+# login proxies (Info `Send: XCLIENT ...`). 2.3 logs neither.
+_XCLIENT_SENT = re.compile(r"(?P<service>[a-z0-9]+)(?:-login)?(?:\([^)]*\))?(?:<[^>]*><[^>]*>)?: (?:Debug|Info): "
+                           r"(?:relay: smtp-client: conn \S+ \[\d+\]: command XCLIENT: Sent|Send): "
+                           r"XCLIENT (?P<args>.*?)(?:: user=<.*)?$")
 _TTL_DROP = re.compile(r"(?P<service>[a-z0-9]+)-login: Error: proxy\((?P<user>[^,)]*)(?:,(?P<dest>[^)]*))?\): "
                        r"Aborting due to remote server: TTL reached zero - proxies appear to be looping\?"
                        r"(?:: (?P<elements>user=<.*))?")
@@ -147,6 +152,9 @@ def events_from_log(log: str) -> tuple[Event, ...]:
         elif match := _XCLIENT.search(line):
             fields = {**parse_xclient_args(match.group("args")), "service": match.group("service")}
             events.append(Event("xclient", fields, line))
+        elif match := _XCLIENT_SENT.search(line):
+            fields = {**parse_xclient_args(match.group("args")), "service": match.group("service")}
+            events.append(Event("xclient_sent", fields, line))
         elif match := _TTL_DROP.search(line):
             events.append(Event("drop", _drop_fields(match, "ttl"), line))
         elif match := _SELF_LOOP.search(line):
