@@ -116,15 +116,19 @@ def _summary(observations: Path, old: Path | None) -> int:
 def _sweep(check: bool, everything: bool) -> int:
     import docker
 
-    from harness.provision.labels import labelled_containers, labelled_networks, sweep
+    from harness.provision.labels import labelled_containers, labelled_networks, should_remove, sweep
 
     client = docker.from_env(timeout=60)
     if not check:
         print(f"removed {sweep(client, everything=everything, with_kept=True)} container(s)/network(s)")
-        live = len(labelled_containers(client)) + len(labelled_networks(client))
-        if live:
+        left = [(f"container {c['Names'][0].lstrip('/')}", c.get("Labels") or {}) for c in labelled_containers(client)]
+        left += [(f"network {n['Name']}", n.get("Labels") or {}) for n in labelled_networks(client)]
+        refused = [name for name, labels in left if should_remove(labels, None, everything, with_kept=True)]
+        for name in refused:
+            print(f"not removed, the engine refused: {name} (a network with a stale endpoint: restart dockerd)")
+        if live := len(left) - len(refused):
             print(f"left alone: {live} container(s)/network(s) of runs still going (--all removes them too)")
-        return 0
+        return 1 if refused else 0
     left = [f"container {c['Names'][0].lstrip('/')}" for c in labelled_containers(client)]
     left += [f"network {n['Name']}" for n in labelled_networks(client)]
     for item in left:

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from harness.provision.labels import KEPT, OWNER, SESSION, _should_remove, owner
+from harness.provision.labels import KEPT, OWNER, SESSION, owner, should_remove
 
 LIVE = {SESSION: "s1", OWNER: owner()}
 DEAD = {SESSION: "s2", OWNER: "host-that-is-gone:1"}
@@ -24,17 +24,17 @@ def dead_owner() -> dict[str, str]:
     (DEAD, False, False, True),          # another host's: not ours to judge
 ])
 def test_who_removes_what(labels: dict[str, str], run_start: bool, command: bool, command_all: bool) -> None:
-    assert _should_remove(labels, None, everything=False, with_kept=False) is run_start
-    assert _should_remove(labels, None, everything=False, with_kept=True) is command
-    assert _should_remove(labels, None, everything=True, with_kept=True) is command_all
+    assert should_remove(labels, None, everything=False, with_kept=False) is run_start
+    assert should_remove(labels, None, everything=False, with_kept=True) is command
+    assert should_remove(labels, None, everything=True, with_kept=True) is command_all
 
 
 def test_a_dead_owner_on_this_host_is_swept_by_every_sweep() -> None:
     labels = dead_owner()
-    assert _should_remove(labels, None, everything=False, with_kept=False)
-    assert _should_remove(labels, None, everything=False, with_kept=True)
+    assert should_remove(labels, None, everything=False, with_kept=False)
+    assert should_remove(labels, None, everything=False, with_kept=True)
 
 
 def test_a_session_sweeps_only_its_own() -> None:
-    assert _should_remove(LIVE, "s1", everything=False, with_kept=False)
-    assert not _should_remove(LIVE, "other", everything=False, with_kept=False)
+    assert should_remove(LIVE, "s1", everything=False, with_kept=False)
+    assert not should_remove(LIVE, "other", everything=False, with_kept=False)

@@ -49,12 +49,12 @@ def sweep(client: docker.DockerClient, *, only_session: str | None = None, every
     other runs removing theirs."""
     removed = 0
     for container in labelled_containers(client):
-        if _should_remove(container.get("Labels") or {}, only_session, everything, with_kept):
+        if should_remove(container.get("Labels") or {}, only_session, everything, with_kept):
             with contextlib.suppress(docker.errors.NotFound):
                 client.api.remove_container(container["Id"], force=True, v=True)
                 removed += 1
     for network in labelled_networks(client):
-        if _should_remove(network.get("Labels") or {}, only_session, everything, with_kept):
+        if should_remove(network.get("Labels") or {}, only_session, everything, with_kept):
             # NotFound: gone already; APIError: still has endpoints of a live run.
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 client.api.remove_network(network["Id"])
@@ -71,7 +71,7 @@ def labelled_networks(client: docker.DockerClient, label: str = SESSION) -> list
     return list(client.api.networks(filters={"label": label}))
 
 
-def _should_remove(labels: dict[str, str], only_session: str | None, everything: bool, with_kept: bool) -> bool:
+def should_remove(labels: dict[str, str], only_session: str | None, everything: bool, with_kept: bool) -> bool:
     if everything:
         return True
     if labels.get(KEPT):
