@@ -8,6 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import docker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,25 +120,31 @@ def _summary(observations: Path, old: Path | None) -> int:
 def _sweep(check: bool, everything: bool) -> int:
     import docker
 
-    from harness.provision.labels import labelled_containers, labelled_networks, should_remove, sweep
+    from harness.provision.labels import should_remove, sweep
 
     client = docker.from_env(timeout=60)
     if not check:
         print(f"removed {sweep(client, everything=everything, with_kept=True)} container(s)/network(s)")
-        left = [(f"container {c['Names'][0].lstrip('/')}", c.get("Labels") or {}) for c in labelled_containers(client)]
-        left += [(f"network {n['Name']}", n.get("Labels") or {}) for n in labelled_networks(client)]
+        left = _labelled(client)
         refused = [name for name, labels in left if should_remove(labels, None, everything, with_kept=True)]
         for name in refused:
             print(f"not removed, the engine refused: {name} (a network with a stale endpoint: restart dockerd)")
         if live := len(left) - len(refused):
             print(f"left alone: {live} container(s)/network(s) of runs still going (--all removes them too)")
         return 1 if refused else 0
-    left = [f"container {c['Names'][0].lstrip('/')}" for c in labelled_containers(client)]
-    left += [f"network {n['Name']}" for n in labelled_networks(client)]
-    for item in left:
-        print(f"left behind: {item}")
+    left = _labelled(client)
+    for name, _ in left:
+        print(f"left behind: {name}")
     print("nothing left behind" if not left else f"{len(left)} thing(s) left behind")
     return 1 if left else 0
+
+
+def _labelled(client: docker.DockerClient) -> list[tuple[str, dict[str, str]]]:
+    """Every labelled container and network: `container NAME` / `network NAME`, with its labels."""
+    from harness.provision.labels import labelled_containers, labelled_networks
+
+    left = [(f"container {c['Names'][0].lstrip('/')}", c.get("Labels") or {}) for c in labelled_containers(client)]
+    return left + [(f"network {n['Name']}", n.get("Labels") or {}) for n in labelled_networks(client)]
 
 
 def _plan(files: list[Path]) -> int:

@@ -411,21 +411,23 @@ class Reply:
 def advertised_xclient(lines: Sequence[str]) -> str | None:
     """The attributes an EHLO/LHLO reply lists after ``XCLIENT``, space-separated as sent (case kept); ``""``
     when it lists none; None without an XCLIENT line or when the reply is no 250 reply."""
-    try:
-        params = parse_ehlo_reply(lines).params("XCLIENT")
-    except SmtpParseError:
-        return None
+    reply = _ehlo_or_none(lines)
+    params = None if reply is None else reply.params("XCLIENT")
     return None if params is None else " ".join(params)
 
 
 def advertised_keywords(lines: Sequence[str]) -> str | None:
     """The extension keywords an EHLO/LHLO reply lists, upper-cased, space-separated in the server's order and
     without their parameters (`PIPELINING 8BITMIME XCLIENT`); None when the reply is no 250 reply."""
+    reply = _ehlo_or_none(lines)
+    return None if reply is None else " ".join(name for name, _ in reply.keywords)
+
+
+def _ehlo_or_none(lines: Sequence[str]) -> EhloReply | None:
     try:
-        reply = parse_ehlo_reply(lines)
+        return parse_ehlo_reply(lines)
     except SmtpParseError:
         return None
-    return " ".join(name for name, _ in reply.keywords)
 
 
 def data_reply_count(hello: str, accepted: int) -> int:
