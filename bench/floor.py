@@ -40,7 +40,7 @@ from harness.plan.topology import plan  # noqa: E402
 from harness.plan.versions import Combination, ServerRelease  # noqa: E402
 from harness.provision.images import ImageSet, labelled_matrix  # noqa: E402
 from harness.provision.labels import ownership_labels, sweep  # noqa: E402
-from harness.provision.probe import wait_until  # noqa: E402
+from harness.provision.probe import read_greeting, wait_until  # noqa: E402
 from harness.provision.spec import ContainerSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,10 +50,15 @@ STAGES = ("images", "network", "configs", "start", "ready", "drive", "settle", "
 
 
 class RawNode:
-    """What a kind's readiness probe reads (`log()`, `running()`), on a container made with the SDK alone."""
+    """What a kind's readiness probe reads (`greeting()`, `log()`, `running()`), on a container made with the SDK
+    alone."""
 
-    def __init__(self, container: Any):
+    def __init__(self, container: Any, address: str):
         self.container = container
+        self.address = address
+
+    def greeting(self, port: int) -> str | None:
+        return read_greeting(self.address, port)
 
     def log(self) -> str:
         return str(self.container.logs(stdout=True, stderr=True).decode(errors="replace"))
@@ -125,7 +130,7 @@ def floor_run(client: docker.DockerClient, scenario: Scenario, release: ServerRe
         stage("start")
 
         def ready(name: str) -> None:
-            node, raw = the_plan.nodes[name], RawNode(containers[name])
+            node, raw = the_plan.nodes[name], RawNode(containers[name], specs[name].address)
             if not wait_until(lambda: registry.get(node.kind).ready(node, raw), 60):
                 raise RuntimeError(f"floor: {name} not ready")
 

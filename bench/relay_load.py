@@ -1,17 +1,21 @@
 """Benchmark: the relay under load, as a local process on the loopback (no container).
 
     .venv/bin/python bench/relay_load.py [--sessions 1,50,500] [--rounds 10] [--pace 0.5] [--modes inject,pass]
+                                         [--sink local|capture]
 
-A capture relay is the sink. For each mode (`inject`, `pass`) a relay of that mode runs in front of it, and
-for each level of concurrency N the same load runs twice, interleaved: straight to the sink, then through the
-relay. One session: greeting, its own `ID` (a unique `x-session-id` and `x-originating-ip`), then `--rounds`
-NOOPs one `--pace` seconds apart (sessions start spread over one pace), then LOGOUT. Every round trip is timed
-at the client. Prints per mode and N: the round trip's p50, p99 and max straight and through the relay, the
-added latency (relay minus straight at each percentile), sessions per second, the relay's CPU time and peak
-memory, and the cross-talk check: at the sink, every session's own ID arrived on a connection of its own,
-with its own address (inject: after the relay's injected ID), none on another's; sessions that did not
-complete are lost. The last line is the headline:
-`relay_load: p99 0.8 ms at 500 sessions, cross-talk 0, lost 0` (the worst mode at the largest N).
+The sink is, by default, a minimal IMAP server in this process's own event loop (greeting, ID, NOOP, LOGOUT),
+which keeps every connection's IDs; `--sink capture` takes the capture relay instead (a third Python process
+with a thread per session, which on two cores competes with the relay for the CPU and is measured with it).
+For each mode (`inject`, `pass`) a relay of that mode runs in front of the sink, and for each level of
+concurrency N the same load runs twice, interleaved: straight to the sink, then through the relay. One session:
+greeting, its own `ID` (a unique `x-session-id` and `x-originating-ip`), then `--rounds` NOOPs one `--pace`
+seconds apart (sessions start spread over one pace), then LOGOUT. Every round trip is timed at the client.
+Prints per mode and N: the round trip's p50, p99 and max straight and through the relay, the added latency
+(relay minus straight at each percentile), sessions per second, the relay's CPU time and peak memory, and the
+cross-talk check: at the sink, every session's own ID arrived on a connection of its own, with its own address
+(inject: after the relay's injected ID), none on another's; sessions that did not complete are lost. The last
+line is the headline: `relay_load: p99 0.8 ms at 500 sessions, cross-talk 0, lost 0` (the worst mode at the
+largest N).
 """
 
 from __future__ import annotations
@@ -20,15 +24,17 @@ import argparse
 import asyncio
 import json
 import os
-import queue
 import resource
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness.protocol.imap import ImapParseError, parse_command, parse_id_args  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 30.0
@@ -36,43 +42,45 @@ INJECTED = [["x-originating-ip", "203.0.113.7"], ["x-session-id", "front-injecte
 
 
 class RelayProcess:
-    """`python -m harness.relay` with a config, and the JSON events it prints."""
+    """`python -m harness.relay` with a config, and the JSON events it prints, read from a file: a reader thread
+    here would take the interpreter lock from the event loop that times the round trips once per record."""
 
     def __init__(self, config: dict[str, Any]):
         env = {**os.environ, "MAILHOPS_RELAY": json.dumps(config)}
+        self._out = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen([sys.executable, "-m", "harness.relay"], cwd=ROOT, env=env,
-                                        stdout=subprocess.PIPE, text=True)
+                                        stdout=self._out, text=True)
         self.events: list[dict[str, Any]] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._read_to = 0
         self.port = int(self.wait_for("ready")["port"])
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
+    def _read(self) -> int:
+        """Takes the complete lines written since the last read; how many."""
+        self._out.seek(self._read_to)
+        text = self._out.read()
+        complete = text[:text.rfind("\n") + 1]
+        self._read_to += len(complete.encode())
+        records = [json.loads(line) for line in complete.splitlines()]
+        self.events += records
+        return len(records)
 
     def wait_for(self, event: str) -> dict[str, Any]:
-        while True:
-            line = self._lines.get(timeout=TIMEOUT)
-            if line is None:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            self._read()
+            found = next((record for record in self.events if record["event"] == event), None)
+            if found is not None:
+                return found
+            if self.process.poll() is not None:
                 raise SystemExit(f"relay exited before {event}")
-            record = json.loads(line)
-            self.events.append(record)
-            if record["event"] == event:
-                return record
+            time.sleep(0.01)
+        raise SystemExit(f"relay: no {event} within {TIMEOUT:g}s")
 
     def drain(self, quiet_s: float = 0.3) -> list[dict[str, Any]]:
         """Every event printed until none has come for `quiet_s`."""
-        while True:
-            try:
-                line = self._lines.get(timeout=quiet_s)
-            except queue.Empty:
-                return self.events
-            if line is None:
-                return self.events
-            self.events.append(json.loads(line))
+        while self._read():
+            time.sleep(quiet_s)
+        return self.events
 
     def cpu_s(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
@@ -87,6 +95,54 @@ class RelayProcess:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=TIMEOUT)
+        self._out.close()
+
+
+class LocalSink:
+    """The default sink: a minimal IMAP server in the benchmark's own event loop, which keeps the IDs each
+    connection sent in the shape of the capture relay's `received` records."""
+
+    GREETING = b"* OK [CAPABILITY IMAP4rev1 ID LITERAL+] mailhops bench sink ready\r\n"
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.port = 0
+        self._conn = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._conn += 1
+        conn = self._conn
+        writer.write(self.GREETING)
+        try:
+            while line := await asyncio.wait_for(reader.readline(), TIMEOUT):
+                try:
+                    command = parse_command(line.decode().rstrip("\r\n"))
+                except ImapParseError:
+                    writer.write(b"* BAD malformed command\r\n")
+                    continue
+                if command.name == "ID":
+                    self.events.append({"event": "received", "command": "ID", "conn": conn,
+                                        "id": [list(pair) for pair in parse_id_args(command.args)]})
+                    writer.write(f"* ID NIL\r\n{command.tag} OK ID completed.\r\n".encode())
+                elif command.name == "LOGOUT":
+                    writer.write(f"* BYE logging out\r\n{command.tag} OK LOGOUT completed.\r\n".encode())
+                    break
+                else:
+                    writer.write(f"{command.tag} OK {command.name} completed.\r\n".encode())
+        except (TimeoutError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    def drain(self) -> list[dict[str, Any]]:
+        return self.events
+
+    def stop(self) -> None:
+        self._server.close()
 
 
 @dataclass
@@ -170,12 +226,26 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--pace", type=float, default=0.5)
     parser.add_argument("--modes", default="inject,pass")
+    parser.add_argument("--sink", choices=("local", "capture"), default="local")
     args = parser.parse_args()
-    levels = [int(n) for n in args.sessions.split(",")]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 500 sessions: 3 sockets each across processes
-    sink = RelayProcess({"name": "sink", "protocol": "imap", "mode": "capture", "timeout": TIMEOUT,
-                         "listen": {"host": "127.0.0.1", "port": 0}})
+    try:
+        return asyncio.run(measure(args))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def measure(args: argparse.Namespace) -> int:
+    levels = [int(n) for n in args.sessions.split(",")]
+    sink: LocalSink | RelayProcess
+    if args.sink == "local":
+        sink = LocalSink()
+        await sink.start()
+    else:
+        sink = RelayProcess({"name": "sink", "protocol": "imap", "mode": "capture", "timeout": TIMEOUT,
+                             "listen": {"host": "127.0.0.1", "port": 0}})
+    print(f"sink: {args.sink}")
     headline = (0.0, 0, 0, "")
     try:
         for mode in args.modes.split(","):
@@ -188,9 +258,9 @@ def main() -> int:
             try:
                 for sessions in levels:
                     tag = f"{mode}{sessions}x{time.monotonic_ns()}"
-                    direct = asyncio.run(run_load(sink.port, sessions, tag + "d", args.rounds, args.pace))
+                    direct = await run_load(sink.port, sessions, tag + "d", args.rounds, args.pace)
                     cpu_before = relay.cpu_s()
-                    through = asyncio.run(run_load(relay.port, sessions, tag, args.rounds, args.pace))
+                    through = await run_load(relay.port, sessions, tag, args.rounds, args.pace)
                     cpu = relay.cpu_s() - cpu_before
                     bad, seen = cross_talk(sink.drain(), tag, sessions, injected=mode == "inject")
                     lost = sessions - len(through.completed & seen)
@@ -203,7 +273,7 @@ def main() -> int:
                           f" max {max(through.rtts, default=0) * 1000:.3f} ms; added p50 {added[0.5]:.3f} p99 "
                           f"{added[0.99]:.3f} max {added[1.0]:.3f} ms; {sessions / through.seconds:.1f} sessions/s;"
                           f" relay cpu {cpu:.2f}s, peak rss {relay.peak_rss_mib():.1f} MiB; cross-talk {bad}, "
-                          f"lost {lost}")
+                          f"lost {lost}", flush=True)
                     if sessions == max(levels):
                         worst = max(headline[0], added[0.99]) if headline[3] else added[0.99]
                         which = mode if worst == added[0.99] else headline[3]
@@ -212,7 +282,6 @@ def main() -> int:
                 relay.stop()
     finally:
         sink.stop()
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     p99, bad, lost, mode = headline
     print(f"relay_load: p99 {p99:.2f} ms at {max(levels)} sessions, cross-talk {bad}, lost {lost} "
           f"(added, worst mode: {mode})")

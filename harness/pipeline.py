@@ -25,13 +25,13 @@ from harness.kinds import registry
 from harness.kinds.base import NodeImage
 from harness.load.scenario import Scenario
 from harness.observe.events import NodeObservation
-from harness.observe.settle import settle
+from harness.observe.settle import BARRIER_TIMEOUT_S, QUIET_S, settle, wait_for_quiet
 from harness.plan.topology import NodePlan, Plan, plan
 from harness.plan.versions import Combination, ServerRelease
 from harness.provision.container import NodeContainer, NodeStartError
 from harness.provision.images import ImageSet
 from harness.provision.labels import ownership_labels
-from harness.provision.probe import wait_until, without_probe_lines
+from harness.provision.probe import wait_until
 from harness.report.result import RunResult
 
 READY_TIMEOUT_S = float(os.environ.get("MAILHOPS_READY_TIMEOUT", "60"))
@@ -106,6 +106,8 @@ class ScenarioRun:
         """Wait for the logs to go quiet before observing, so two runs record the same lines (drift)."""
         self.containers: dict[str, NodeContainer] = {}
         self.network: Network | None = None
+        self.complete_by_barrier: frozenset[str] = frozenset()
+        """The nodes whose logs the last settle found complete by their barrier (the others: by QUIET_S)."""
         self.timings: dict[str, float] = {}
         """Seconds per stage of the last execute(): images, network, configs, start, ready, drive, settle,
         remove (bench/floor.py prints them)."""
@@ -143,7 +145,7 @@ class ScenarioRun:
                 verdict, observed = settle(
                     lambda: self._observe(the_plan),
                     check,
-                    lambda: min((c.log_idle_s() for c in self.containers.values()), default=float("inf")),
+                    lambda: self._wait_complete_logs(the_plan),
                     complete=self.complete_logs,
                 )
                 if not verdict.passed and any([c.reread_log() for c in self.containers.values()]):
@@ -257,10 +259,24 @@ class ScenarioRun:
             why = "exited" if not container.running() else f"was not ready within {READY_TIMEOUT_S:.0f}s"
             raise NodeStartError(f"node `{node.name}` ({node.describe()}) {why}; its log:\n{tail}")
 
-    def _observe(self, the_plan: Plan) -> dict[str, NodeObservation]:
-        return {name: registry.get(node.kind).observe(node, self.node_images[name], self._scenario_log(name))
-                for name, node in the_plan.nodes.items()}
+    def _wait_complete_logs(self, the_plan: Plan) -> None:
+        """Every node's log complete by the settle rule: each node's barrier, unless work goes on; else quiet."""
+        kinds = {name: registry.get(node.kind) for name, node in the_plan.nodes.items()}
+        caught_up: set[str] = set()
 
-    def _scenario_log(self, name: str) -> str:
-        container = self.containers[name]
-        return without_probe_lines(container.log(), container.probes)
+        def barrier(name: str) -> None:
+            if kinds[name].log_barrier(the_plan.nodes[name], self.containers[name], BARRIER_TIMEOUT_S):
+                caught_up.add(name)
+
+        if not the_plan.loops:
+            _all_at_once([functools.partial(barrier, name) for name in the_plan.nodes])
+        if any(kinds[name].work_in_progress(self.containers[name].scenario_log()) for name in caught_up):
+            caught_up.clear()
+        self.complete_by_barrier = frozenset(caught_up)
+        wait_for_quiet([(container.log_idle_s, QUIET_S) for name, container in self.containers.items()
+                        if name not in caught_up])
+
+    def _observe(self, the_plan: Plan) -> dict[str, NodeObservation]:
+        return {name: registry.get(node.kind).observe(node, self.node_images[name],
+                                                      self.containers[name].scenario_log())
+                for name, node in the_plan.nodes.items()}

@@ -54,6 +54,8 @@ class Relay:
             text=True,
         )
         self.events: list[Event] = []
+        self.raw_lines: list[str] = []
+        """Every line as printed, for what the harness matches on the text itself."""
         self._lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read_stdout, daemon=True).start()
         self.port = int(self.wait_for("ready")["port"])
@@ -78,6 +80,7 @@ class Relay:
                 pytest.fail(f"no {event} {match} within {TIMEOUT}s; saw {self.events}")
             if line is None:
                 pytest.fail(f"relay exited before {event} {match}; saw {self.events}")
+            self.raw_lines.append(line)
             record = json.loads(line)
             assert {"event", "relay", "t"} <= set(record)
             self.events.append(record)

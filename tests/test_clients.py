@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+import socket
 import socketserver
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from harness.drive import run_session, xclient_line
+from harness.drive.conversation import Conversation
 from harness.load.scenario import ClientSession
 from harness.observe.events import ClientTranscript
 from harness.protocol.table import NAMES, ROWS
@@ -374,3 +376,23 @@ def test_a_multi_line_greeting_is_read_whole(serve: Any) -> None:
         "ehlo_xclient": "NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT", "ehlo_keywords": "XCLIENT",
         "logout": "221", "logout_reply": "221 2.0.0 Bye",
     }
+
+
+# --- the close after the logout ------------------------------------------------------------------------------
+
+
+def test_the_client_reads_until_the_server_closes_and_records_what_came() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(b"* BYE late words\r\n")
+        theirs.close()
+        conversation = Conversation(ours)
+        assert conversation.until_closed(timeout=TIMEOUT_S)
+        assert conversation.lines == ["S: * BYE late words"]
+
+
+def test_a_server_that_keeps_the_connection_open_is_left_after_the_wait() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert not Conversation(ours).until_closed(timeout=0.2)
+

@@ -38,7 +38,8 @@ class LateLog:
 
 def verdict_for(expectation: dict[str, object], node: LateLog, complete: bool = False):  # type: ignore[no-untyped-def]
     expect = node_expect_model().model_validate(expectation)
-    return settle.settle(node.observe, lambda seen: _verdict(expect, seen), node.idle_s, complete)[0]
+    return settle.settle(node.observe, lambda seen: _verdict(expect, seen),
+                         lambda: settle.wait_for_quiet([(node.idle_s, settle.QUIET_S)]), complete)[0]
 
 
 def _verdict(expect, seen):  # type: ignore[no-untyped-def]

@@ -15,6 +15,8 @@ from harness.observe.events import ClientTranscript
 from harness.protocol.table import PROTOCOLS
 
 TIMEOUT_S = float(os.environ.get("MAILHOPS_CLIENT_TIMEOUT", "60"))
+CLOSE_WAIT_S = 5.0
+"""How long a client waits for the server to close the connection after its logout (servers close at once)."""
 
 
 @dataclass
@@ -45,6 +47,21 @@ class Conversation:
         self.lines.append(f"S: {line}")
         return line
 
+    def until_closed(self, timeout: float = CLOSE_WAIT_S) -> bool:
+        """After the logout, read (and record) until the server closes the connection, at most `timeout` seconds;
+        whether it closed. A server logs a session's end before it closes the socket, and a proxy closes its
+        client only once its own upstream closed, so a client that has seen the close knows that every hop in
+        front of it has ended the session (the settle rule, harness/observe/settle.py, relies on it)."""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                self.read_line()
+        except ConnectionError:
+            return True
+        except OSError:  # a timeout: the server keeps the connection open
+            return False
+
     def record(self, step: str, status: str, text: str) -> None:
         """The reply to `step`: its status, its text, and how long after the last command it came."""
         self.replies[step] = status
@@ -71,6 +88,7 @@ def run_session(index: int, session: ClientSession, address: str, timeout: float
             sock.settimeout(timeout)
             conversation = Conversation(sock)
             protocol.driver_module().drive(conversation, session)
+            conversation.until_closed()
     except OSError as exc:  # ConnectionError and timeouts included
         error = f"{type(exc).__name__}: {exc}"
     lines = tuple(conversation.lines) if conversation else ()

@@ -8,6 +8,8 @@ A kind supplies:
 - `recipe(release)`: its image recipe (a Dockerfile and the files it copies, on a Debian suite's base image);
 - `container_spec(...)`: how its container runs (command, files, environment);
 - `ready(...)`: its readiness probe, polled until it holds;
+- `log_barrier(...)`, `work_in_progress(log)`: whether its log is known to hold every line written so far, and
+  whether it shows work that goes on after the clients finished (optional; see harness/observe/settle.py);
 - `version_command`: how to read the server version from an image (server kinds);
 - `observe(...)`: its observation parser (log -> events).
 
@@ -180,6 +182,18 @@ class NodeKind:
     def ready(self, node: NodePlan, container: NodeContainer) -> bool:
         """One poll of the readiness probe: True once the node serves (a protocol greeting, a log line)."""
         raise NotImplementedError
+
+    def log_barrier(self, node: NodePlan, container: NodeContainer, timeout: float) -> bool:
+        """Whether the node's log is now known to hold every line the node wrote before this call (a probe whose
+        own line goes through the same single writer, `NodeContainer.probe_barrier` or `signal_barrier`).
+        False (the default: no barrier) leaves the settle rule to wait for QUIET_S without growth."""
+        return False
+
+    def work_in_progress(self, log: str) -> bool:
+        """Whether the log shows work still going on that no client waits for (a proxy retrying a login, a mail
+        in the queue), so that more lines may come after a barrier: then the settle rule waits for QUIET_S
+        without growth instead."""
+        return False
 
     def observe(self, node: NodePlan, image: NodeImage, log: str) -> NodeObservation:
         raise NotImplementedError

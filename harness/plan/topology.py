@@ -67,6 +67,12 @@ class Plan:
                    if registry.get(self.nodes[name].kind).family is not None}
         return Context({**addresses, CLIENT: self.client_address}, self.versions, self.node_versions, servers)
 
+    @property
+    def loops(self) -> bool:
+        """Whether a client's path along `to:` links comes back to a node it passed: a ring's laps go on after
+        the client has its answer."""
+        return any(chain[-1] in chain[:-1] for chain in self.chains())
+
     def chains(self) -> list[list[str]]:
         """Every path a client takes: from a client's first node along `to:` links (stops at a revisit)."""
         chains = []

@@ -15,7 +15,7 @@ from docker.models.networks import Network
 from testcontainers.core.container import DockerContainer
 
 from harness.provision.labels import SCENARIO
-from harness.provision.probe import read_greeting
+from harness.provision.probe import log_barrier, read_greeting, wait_until, without_probe_lines
 from harness.provision.spec import ContainerSpec
 
 
@@ -94,10 +94,41 @@ class NodeContainer:
         self._log: LogFollower | None = None
         self.probes: list[tuple[str, int]] = []
         """The readiness probes' own endpoints (address, port)."""
+        self.own_markers: set[str] = set()
 
     def greeting(self, port: int) -> str | None:
         """A readiness probe: the greeting on `port`, or None; the probe's endpoint is remembered."""
         return read_greeting(self.spec.address, port, on_connect=lambda *endpoint: self.probes.append(endpoint))
+
+    def probe_barrier(self, port: int, timeout: float, rounds: int = 2) -> bool:
+        """Whether the log is known to hold every line written before now, by probe connections on `port` whose
+        close the server logs (see `probe.log_barrier`); the probes' lines are dropped like the readiness
+        probes'."""
+        return log_barrier(self.spec.address, port, self.log, lambda *endpoint: self.probes.append(endpoint),
+                           timeout, rounds)
+
+    def signal_barrier(self, signal: str, marker: str, timeout: float) -> bool:
+        """Whether the log is known to hold every line written before now, for a process that answers `signal`
+        by writing a line containing `marker` through the writer all its lines go through; such lines are
+        the harness's own and are dropped from `scenario_log()`."""
+        wrapped = self._container.get_wrapped_container()
+        if wrapped is None:
+            return False
+        self.own_markers.add(marker)
+        start = len(self.log())
+        try:
+            wrapped.kill(signal=signal)
+        except docker.errors.APIError:
+            return False
+        return wait_until(lambda: marker in self.log()[start:], timeout, interval=0.005)
+
+    def scenario_log(self) -> str:
+        """The log without the harness's own traffic: its probes' lines and its barriers' markers."""
+        log = without_probe_lines(self.log(), self.probes)
+        if not self.own_markers:
+            return log
+        return "".join(line for line in log.splitlines(keepends=True)
+                       if not any(marker in line for marker in self.own_markers))
 
     def start(self) -> None:
         self._container.start()

@@ -40,13 +40,48 @@ def read_greeting(address: str, port: int, timeout: float = 2.0,
     return data.decode(errors="replace").strip() or None
 
 
-def without_probe_lines(log: str, probes: Iterable[tuple[str, int]]) -> str:
-    """The log without the lines that name a readiness probe's own endpoint (Dovecot's `rip=A, rport=P`,
-    `A:P` or `[A]:P` elsewhere): the probe is the harness's traffic, not the scenario's, and whether a server
-    has logged its close by the time the log is read is timing."""
+def probe_line_pattern(probes: Iterable[tuple[str, int]]) -> re.Pattern[str] | None:
+    """What names a probe's own endpoint in a log line (Dovecot's `rip=A, rport=P`, `A:P` or `[A]:P` elsewhere),
+    or None for no probes."""
     endpoints = [(address, str(port)) for address, port in probes]
     if not endpoints:
-        return log
-    pattern = re.compile("|".join(
+        return None
+    return re.compile("|".join(
         rf"(?<![\w.:]){re.escape(address)}(?:\]?:|, rport=){port}(?!\d)" for address, port in endpoints))
+
+
+def without_probe_lines(log: str, probes: Iterable[tuple[str, int]]) -> str:
+    """The log without the lines that name a readiness probe's own endpoint: the probe is the harness's traffic,
+    not the scenario's, and whether a server has logged its close by the time the log is read is timing."""
+    pattern = probe_line_pattern(probes)
+    if pattern is None:
+        return log
     return "".join(line for line in log.splitlines(keepends=True) if not pattern.search(line))
+
+
+def log_barrier(address: str, port: int, log: Callable[[], str], on_connect: Callable[[str, int], None],
+                timeout: float, rounds: int = 2) -> bool:
+    """For a server whose every process logs through one writer that drains all ready input each turn of its
+    loop (Dovecot's log process): open a probe connection, close it after the greeting, and wait for the line
+    that names it. Every line a process wrote before the probe was opened is in the log by the end of the
+    writer's turn that wrote the probe's line; a second round, begun once the first line is seen, can only be
+    logged in a later turn, so seeing it means that turn has ended. Returns whether every round was seen
+    within `timeout` (False: the log may be incomplete, and nothing is known)."""
+    deadline = time.monotonic() + timeout
+    return all(_barrier_round(address, port, log, on_connect, deadline) for _ in range(rounds))
+
+
+def _barrier_round(address: str, port: int, log: Callable[[], str], on_connect: Callable[[str, int], None],
+                   deadline: float) -> bool:
+    endpoint: list[tuple[str, int]] = []
+    start = len(log())
+
+    def remember(own_address: str, own_port: int) -> None:
+        endpoint.append((own_address, own_port))
+        on_connect(own_address, own_port)
+
+    if read_greeting(address, port, timeout=max(0.1, deadline - time.monotonic()), on_connect=remember) is None:
+        return False
+    pattern = probe_line_pattern(endpoint)
+    return pattern is not None and wait_until(lambda: pattern.search(log(), start) is not None,
+                                              max(0.0, deadline - time.monotonic()), interval=0.005)

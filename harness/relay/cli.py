@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from types import FrameType
 
 from harness.relay.config import ConfigError, RelayConfig, load_config
@@ -14,6 +15,7 @@ from harness.relay.protocols import HANDLERS
 from harness.relay.server import open_listener, serve
 
 ENV_VAR = "MAILHOPS_RELAY"
+MARK_EVENT = "mark"
 EXIT_BAD_CONFIG = 2
 EXIT_CANNOT_LISTEN = 1
 SWITCH_INTERVAL_S = 0.0005
@@ -32,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_CONFIG
     _exit_on_signals()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    return _run(config, EventLog(config.name, sys.stdout))
+    log = EventLog(config.name, sys.stdout)
+    _mark_on_signal(log)
+    return _run(config, log)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -76,6 +80,16 @@ def _exit_on_signals() -> None:
     # would wait for its kill timeout.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_now)
+
+
+def _mark_on_signal(log: EventLog) -> None:
+    """SIGUSR1 writes a `mark` record: once a reader sees it, it has every record written before the signal
+    (the harness's log barrier). Written from a thread, as the signal may interrupt the main thread while it
+    holds the log's lock."""
+    def mark(_signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=log.emit, args=(MARK_EVENT,), name="mark", daemon=True).start()
+
+    signal.signal(signal.SIGUSR1, mark)
 
 
 def _exit_now(_signum: int, _frame: FrameType | None) -> None:

@@ -66,7 +66,7 @@ class Pump:
             raise pair.error
 
     def _loop(self) -> None:
-        block_exit_signals()
+        leave_signals_to_main_thread()
         checked = time.monotonic()
         while True:
             ready = self._selector.select(IDLE_CHECK_S if self._pairs else None)
@@ -123,10 +123,10 @@ class Pump:
         pair.done.set()
 
 
-def block_exit_signals() -> None:
-    """Leave SIGTERM and SIGINT to the main thread: one delivered to a thread blocked in select would not wake
-    the main thread (blocked in accept), whose handler ends the process."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+def leave_signals_to_main_thread() -> None:
+    """Leave SIGTERM, SIGINT and SIGUSR1 (the log mark) to the main thread: one delivered to a thread blocked in
+    select would not wake the main thread (blocked in accept), whose handlers end the process or write the mark."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1})
 
 
 _started: list[Pump] = []

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from harness.relay.config import Endpoint, RelayConfig
 from harness.relay.events import EventLog
 from harness.relay.net import RelayError, format_peer, no_delay
-from harness.relay.pump import block_exit_signals
+from harness.relay.pump import leave_signals_to_main_thread
 
 BACKLOG = 1024
 """Connections the kernel holds while the accept loop starts threads: 500 clients connecting at once must not
@@ -69,7 +69,7 @@ def serve(listener: socket.socket, config: RelayConfig, log: EventLog, handler: 
 
 def run_session(session: Session, handler: Handler) -> None:
     """Run ``handler``, record how it failed if it did, and always close."""
-    block_exit_signals()
+    leave_signals_to_main_thread()
     try:
         handler(session)
     except RelayError as err:
@@ -77,5 +77,6 @@ def run_session(session: Session, handler: Handler) -> None:
     except (OSError, ValueError) as err:
         session.emit("error", message=f"{type(err).__name__}: {err}")
     finally:
-        session.sock.close()
+        # Recorded before the close: whoever sees the close then knows the record is written (the settle rule).
         session.emit("closed")
+        session.sock.close()

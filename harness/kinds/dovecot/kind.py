@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dockerfile_recipe, node_container
-from harness.kinds.dovecot.log import events_from_log
+from harness.kinds.dovecot.log import events_from_log, proxies_retry
 from harness.kinds.dovecot.model import HAPROXY_PORTS, DovecotNode
 from harness.observe.events import NodeObservation
 from harness.plan.versions import ServerRelease, major_of, short_version, version_labels
@@ -232,6 +232,14 @@ class DovecotKind(NodeKind):
 
     def ready(self, node: NodePlan, container: NodeContainer) -> bool:
         return (container.greeting(IMAP_PORT) or "").startswith("* OK")
+
+    def log_barrier(self, node: NodePlan, container: NodeContainer, timeout: float) -> bool:
+        """imap-login logs the close of a connection that never logged in (`rip=A, rport=P`) through the log
+        process, which every Dovecot process writes to."""
+        return container.probe_barrier(IMAP_PORT, timeout)
+
+    def work_in_progress(self, log: str) -> bool:
+        return proxies_retry(log)
 
     def observe(self, node: NodePlan, image: NodeImage, log: str) -> NodeObservation:
         description = f"{FAMILY} {image.short_version} {self.variant(node.spec)}"

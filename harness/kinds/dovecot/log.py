@@ -46,6 +46,7 @@ _DELIVERY = re.compile(r"lmtp\((?P<user>[^)]+)\)<\d+><(?P<session>[^>]*)>: Info:
 _PROXY_HEADER = re.compile(r"(?P<service>[a-z0-9]+)-login: (?P<level>Warning|Error|Info): "
                            r"haproxy(?:\((?P<version>[^)]*)\))?: (?P<reason>.*?)(?: \(rip=(?P<rip>[^)]*)\))?"
                            r"(?:: (?P<elements>user=<.*))?$")
+_RETRY = re.compile(r" - reconnecting \(attempt #\d+\)")
 _ELEMENT = re.compile(r"(?P<key>[\w-]+)=(?:<(?P<bracketed>[^>]*)>|(?P<plain>[^,]*))(?:, |,?$)")
 
 
@@ -185,3 +186,9 @@ def events_from_log(log: str) -> tuple[Event, ...]:
             events.append(Event("auth", fields, line))
             events.append(Event("forward", parse_forward_fields(fields.get("forward_fields", "")), line))
     return tuple(events)
+
+
+def proxies_retry(log: str) -> bool:
+    """Whether a proxy retried a next hop (2.4: `... - reconnecting (attempt #N)`): the proxies further along a
+    chain may go on retrying after the client has its answer, so more lines can come."""
+    return _RETRY.search(log) is not None

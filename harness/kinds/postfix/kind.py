@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.kinds.base import ImageRecipe, NodeImage, NodeKind, NodeModel, dockerfile_recipe, node_container
-from harness.kinds.postfix.log import events_from_log
+from harness.kinds.postfix.log import events_from_log, mail_in_queue
 from harness.kinds.postfix.model import HAPROXY_PORTS, PostfixNode
 from harness.observe.events import NodeObservation
 from harness.plan.versions import ServerRelease, major_of, version_labels
@@ -106,6 +106,14 @@ class PostfixKind(NodeKind):
 
     def ready(self, node: NodePlan, container: NodeContainer) -> bool:
         return (container.greeting(SMTP_PORT) or "").startswith("220 ")
+
+    def log_barrier(self, node: NodePlan, container: NodeContainer, timeout: float) -> bool:
+        """smtpd logs the probe's `disconnect from NAME[A]:P` through postlogd, which writes every daemon's lines
+        in the order they were sent (one datagram socket): one round suffices."""
+        return container.probe_barrier(SMTP_PORT, timeout, rounds=1)
+
+    def work_in_progress(self, log: str) -> bool:
+        return mail_in_queue(log)
 
     def observe(self, node: NodePlan, image: NodeImage, log: str) -> NodeObservation:
         return NodeObservation(node.name, f"{FAMILY} {image.short_version}", events_from_log(log), log)

@@ -13,6 +13,8 @@ _DISCONNECT = re.compile(rf"postfix/\w+\[\d+\]: disconnect from {_CLIENT} (?P<co
 _WARN = re.compile(rf"postfix/\w+\[\d+\]: (?P<queue_id>\w+): warn: RCPT from {_CLIENT}: (?P<rest>.*)$")
 _REJECT = re.compile(
     rf"postfix/\w+\[\d+\]: (?P<queue_id>\w+): reject: RCPT from {_CLIENT}: (?P<code>\d{{3}}) (?P<rest>.*)$")
+_QUEUED_MAIL = re.compile(r"postfix/(?:cleanup|qmgr)\[\d+\]: (?P<queue_id>\w+): (?:message-id=|from=)")
+_REMOVED = re.compile(r"postfix/qmgr\[\d+\]: (?P<queue_id>\w+): removed$", re.MULTILINE)
 _ENVELOPE = re.compile(r"(?P<key>\w+)=<?(?P<value>[^>;\s]*)>?")
 
 
@@ -49,3 +51,10 @@ def events_from_log(log: str) -> tuple[Event, ...]:
                 fields[key] = value
             events.append(Event("disconnect", fields, line))
     return tuple(events)
+
+
+def mail_in_queue(log: str) -> bool:
+    """Whether a mail that entered the queue (cleanup's `message-id=`, qmgr's `from=`) has not been `removed`
+    yet: its delivery lines are still to come."""
+    queued = {match.group("queue_id") for match in _QUEUED_MAIL.finditer(log)}
+    return bool(queued - {match.group("queue_id") for match in _REMOVED.finditer(log)})

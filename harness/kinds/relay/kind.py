@@ -26,6 +26,8 @@ HARNESS = FOLDER.parent.parent
 SUITE = "bookworm"
 """The relay runs on this suite's python3, whatever the servers' versions."""
 RECORDING = frozenset({"id", "xclient", "ttl", "forward", "command"})
+MARK = '"event": "mark"'
+"""What only the relay's `mark` record holds (a quote inside a recorded value is escaped)."""
 COMMAND_FIELDS = frozenset({"verb", "args", "peer"})
 """A `command` event: every command line the relay received (`EHLO backend`, `MAIL FROM:<a@example.net>`), with
 the address of the peer that sent it: what a capture shows even where nothing is forwarded."""
@@ -151,6 +153,10 @@ class RelayKind(NodeKind):
 
     def ready(self, node: NodePlan, container: NodeContainer) -> bool:
         return is_ready(container.log())
+
+    def log_barrier(self, node: NodePlan, container: NodeContainer, timeout: float) -> bool:
+        """The relay writes a `mark` record on SIGUSR1 (harness/relay/cli.py), after every record before it."""
+        return container.signal_barrier("SIGUSR1", MARK, timeout)
 
     def observe(self, node: NodePlan, image: NodeImage, log: str) -> NodeObservation:
         events: list[Event] = []
