@@ -7,11 +7,14 @@ The sink is, by default, a minimal IMAP server in this process's own event loop 
 which keeps every connection's IDs; `--sink capture` takes the capture relay instead (a third Python process
 with a thread per session, which on two cores competes with the relay for the CPU and is measured with it).
 For each mode (`inject`, `pass`) a relay of that mode runs in front of the sink, and for each level of
-concurrency N the same load runs twice, interleaved: straight to the sink, then through the relay. One session:
-greeting, its own `ID` (a unique `x-session-id` and `x-originating-ip`), then `--rounds` NOOPs one `--pace`
-seconds apart (sessions start spread over one pace), then LOGOUT. Every round trip is timed at the client.
-Prints per mode and N: the round trip's p50, p99 and max straight and through the relay, the added latency
-(relay minus straight at each percentile), sessions per second, the relay's CPU time and peak memory, and the
+concurrency N the same load runs twice, interleaved: straight to the sink, then through the relay. All N
+sessions open at once (connect, greeting, their own `ID` with a unique `x-session-id` and `x-originating-ip`;
+timed per session: the opening storm), and once every one is open, each does `--rounds` NOOPs one `--pace`
+seconds apart (the sessions spread evenly over one pace); once every one is done, each sends LOGOUT. So the
+NOOPs' round trips are timed with N sessions open, apart from the storms of opening and closing them (in which
+the relay's per-session threads take the interpreter lock from its pump). Prints per mode and N: the opening
+times, the NOOP round trip's p50, p99 and max straight and through the relay, the added latency (relay minus
+straight at each percentile), sessions per second, the relay's CPU time and peak memory, and the
 cross-talk check: at the sink, every session's own ID arrived on a connection of its own, with its own address
 (inject: after the relay's injected ID), none on another's; sessions that did not complete are lost. The last
 line is the headline: `relay_load: p99 0.8 ms at 500 sessions, cross-talk 0, lost 0` (the worst mode at the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -148,11 +152,36 @@ class LocalSink:
 @dataclass
 class Load:
     rtts: list[float] = field(default_factory=list)
+    """The NOOPs' round trips, every session open."""
+    setups: list[float] = field(default_factory=list)
+    """Each session's connect, greeting and ID, all sessions opening at once."""
     completed: set[int] = field(default_factory=set)
     seconds: float = 0.0
 
 
-async def session(port: int, index: int, tag: str, rounds: int, pace: float, load: Load) -> None:
+class Meeting:
+    """Where every session waits for all the others (one that failed counts as arrived)."""
+
+    def __init__(self, sessions: int):
+        self._left = sessions
+        self._all = asyncio.Event()
+
+    async def arrive(self) -> None:
+        self.leave()
+        await self._all.wait()
+
+    def leave(self) -> None:
+        self._left -= 1
+        if self._left <= 0:
+            self._all.set()
+
+
+async def session(port: int, index: int, sessions: int, tag: str, rounds: int, pace: float, load: Load,
+                  meetings: tuple[Meeting, Meeting]) -> None:
+    """Opens with the others, then its NOOP rounds once every session is open, then LOGOUT once every session
+    has done its rounds: the round trips are timed with N sessions open, apart from their opening and closing."""
+    pending = list(meetings)
+    started = time.perf_counter()
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
     try:
         async def line() -> bytes:
@@ -168,23 +197,29 @@ async def session(port: int, index: int, tag: str, rounds: int, pace: float, loa
 
         if not (await line()).startswith(b"* OK"):
             return
-        await asyncio.sleep(pace * (index % 97) / 97)  # spread the sessions over one pace
         address = f"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}"
         await command(f'ID ("x-session-id" "{tag}-{index}" "x-originating-ip" "{address}")', "a1")
+        load.setups.append(time.perf_counter() - started)
+        await pending.pop(0).arrive()
+        await asyncio.sleep(pace * index / sessions)  # spread the sessions evenly over one pace
         for round_ in range(rounds):
             load.rtts.append(await command("NOOP", f"n{round_}"))
             await asyncio.sleep(pace)
+        await pending.pop(0).arrive()
         await command("LOGOUT", "z")
         load.completed.add(index)
     finally:
+        for meeting in pending:
+            meeting.leave()
         writer.close()
 
 
 async def run_load(port: int, sessions: int, tag: str, rounds: int, pace: float) -> Load:
     load = Load()
+    meetings = (Meeting(sessions), Meeting(sessions))
     started = time.perf_counter()
-    results = await asyncio.gather(*(session(port, i, tag, rounds, pace, load) for i in range(sessions)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(*(session(port, i, sessions, tag, rounds, pace, load, meetings)
+                                     for i in range(sessions)), return_exceptions=True)
     load.seconds = time.perf_counter() - started
     for result in results:
         if isinstance(result, BaseException):
@@ -213,6 +248,10 @@ def cross_talk(events: list[dict[str, Any]], tag: str, sessions: int, injected: 
     return bad, seen & set(range(sessions))
 
 
+def spread(seconds: list[float]) -> str:
+    return f"p50 {percentile(seconds, 0.5) * 1000:.3f} p99 {percentile(seconds, 0.99) * 1000:.3f} ms"
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -230,6 +269,7 @@ def main() -> int:
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 500 sessions: 3 sockets each across processes
+    gc.disable()  # the instrument must not pause: a collection over 500 sessions' objects takes milliseconds
     try:
         return asyncio.run(measure(args))
     finally:
@@ -266,7 +306,9 @@ async def measure(args: argparse.Namespace) -> int:
                     lost = sessions - len(through.completed & seen)
                     added = {q: (percentile(through.rtts, q) - percentile(direct.rtts, q)) * 1000
                              for q in (0.5, 0.99, 1.0)}
-                    print(f"{mode:<6} {sessions:>4} sessions: round trip straight p50 "
+                    print(f"{mode:<6} {sessions:>4} sessions opening at once: connect, greeting and ID straight "
+                          f"{spread(direct.setups)}, through the relay {spread(through.setups)}")
+                    print(f"{mode:<6} {sessions:>4} sessions open: NOOP round trip straight p50 "
                           f"{percentile(direct.rtts, 0.5) * 1000:.3f} p99 {percentile(direct.rtts, 0.99) * 1000:.3f}"
                           f" max {max(direct.rtts, default=0) * 1000:.3f} ms; through the relay p50 "
                           f"{percentile(through.rtts, 0.5) * 1000:.3f} p99 {percentile(through.rtts, 0.99) * 1000:.3f}"

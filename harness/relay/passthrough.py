@@ -60,19 +60,30 @@ class ClientStream:
     """Client to upstream: record every command; with a rewriter, change some on the way.
 
     Without one, ``feed`` returns the very bytes it was given, so nothing the scan
-    holds back (an unfinished line) delays them.
+    holds back (an unfinished line) delays them, and they are scanned and recorded in
+    ``after_send``, once the pump has sent them: the record is not on their way, and it is
+    still written before the pump forwards anything upstream answers.
     """
 
     def __init__(self, scanner: Scanner, recorder: Recorder, rewriter: Rewriter | None) -> None:
         self._scanner = scanner
         self._recorder = recorder
         self._rewriter = rewriter
+        self._unscanned: list[bytes] = []
 
     def feed(self, data: bytes) -> bytes:
-        out = self._take(self._scanner.feed(data))
-        return data if self._rewriter is None else out
+        if self._rewriter is None:
+            self._unscanned.append(data)
+            return data
+        return self._take(self._scanner.feed(data))
+
+    def after_send(self) -> None:
+        for data in self._unscanned:
+            self._take(self._scanner.feed(data))
+        self._unscanned.clear()
 
     def flush(self) -> bytes:
+        self.after_send()
         out = self._take(self._scanner.flush())
         return b"" if self._rewriter is None else out + self._rewriter.flush()
 

@@ -22,7 +22,8 @@ byte at 500 sessions; a timeout (seconds to minutes) is only ever late by this m
 
 
 class StreamFilter(Protocol):
-    """Rewrites a byte stream as it passes: ``feed`` what arrives, ``flush`` at its end."""
+    """Rewrites a byte stream as it passes: ``feed`` what arrives, ``flush`` at its end. A filter may also have
+    ``after_send()``, called once what ``feed`` returned has been sent (work kept off the bytes' way)."""
 
     def feed(self, data: bytes) -> bytes: ...
 
@@ -34,7 +35,8 @@ class _Pair:
 
     def __init__(self, client: socket.socket, upstream: socket.socket, timeout: float,
                  client_filter: StreamFilter | None, upstream_filter: StreamFilter | None) -> None:
-        self.ends = {client: (upstream, client_filter), upstream: (client, upstream_filter)}
+        self.ends = {client: (upstream, client_filter, getattr(client_filter, "after_send", None)),
+                     upstream: (client, upstream_filter, getattr(upstream_filter, "after_send", None))}
         self.timeout = timeout
         self.last = time.monotonic()
         self.done = threading.Event()
@@ -96,7 +98,7 @@ class Pump:
                 self._selector.register(sock, selectors.EVENT_READ, pair)
 
     def _forward(self, pair: _Pair, source: socket.socket) -> None:
-        target, stream_filter = pair.ends[source]
+        target, stream_filter, after_send = pair.ends[source]
         try:
             try:
                 data = source.recv(RECV_SIZE)
@@ -107,6 +109,8 @@ class Pump:
                 out = stream_filter.feed(data) if data else stream_filter.flush()
             if out:
                 target.sendall(out)
+            if after_send is not None:
+                after_send()
         except Exception as err:  # noqa: BLE001 - handed to the session's thread, which records it
             self._finish(pair, err)
             return
