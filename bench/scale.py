@@ -1,11 +1,11 @@
 """Benchmark: how the suite scales out, `-n 1` against `-n N` wall time, in one run.
 
-    .venv/bin/python bench/scale.py [--workers 2] [--repeat 1] [paths...] [-- pytest args]
+    .venv/bin/python bench/scale.py [--workers 2] [--repeat 1] [--no-warm-up] [paths...] [-- pytest args]
 
 Runs the given scenario paths (default: scenarios/imap, scenarios/pop3 and scenarios/operator) with one
 pytest-xdist worker and with N, alternately, and prints each run's wall time, the median of each and the
 speed-up; the last line is the headline: `scale: speed-up 1.74x with -n 2 (62.1s -> 35.7s, 30 items)`.
-Images are made by a first warm-up run that is not counted.
+Images are made by a first warm-up run that is not counted (`--no-warm-up` skips it).
 """
 
 from __future__ import annotations
@@ -41,10 +41,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                        help="skip the first, uncounted run (the images are already made)")
     parser.add_argument("paths", nargs="*")
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     paths = args.paths or list(DEFAULT)
-    run(paths, args.workers, extra)  # warm-up: images made, not counted
+    if args.warm_up:
+        run(paths, args.workers, extra)  # images made, not counted
     times: dict[int, list[float]] = {1: [], args.workers: []}
     items = 0
     for _ in range(args.repeat):

@@ -66,7 +66,8 @@ class ScenarioItem(pytest.Item):
 
         state = state_of(self.config)
         run = ScenarioRun(self.scenario, self.combo, state.image_set(), state.session, self.nodeid,
-                          keep=state.keep, complete_logs=bool(state.observations))
+                          keep=state.keep, complete_logs=bool(state.observations),
+                          removals=state.removal_queue())
         result = run.execute()
         if state.keep:
             print(_keep_text(run, result.plan))
