@@ -93,36 +93,15 @@ def _all_at_once(calls: Sequence[Callable[[], None]]) -> None:
             raise future.exception()  # type: ignore[misc]
 
 
-class Removals:
-    """Removals handed off by finished runs, done one at a time in a thread of their own: the next item starts
-    while the engine removes the last one's containers, so no item waits for its own removal. `wait()` at the
-    end of the session, before its sweep (which removes whatever a failed removal left)."""
-
-    def __init__(self) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="removal")
-        self._pending: list[concurrent.futures.Future[None]] = []
-
-    def submit(self, remove: Callable[[], None]) -> None:
-        self._pending = [future for future in self._pending if not future.done() or future.exception() is not None]
-        self._pending.append(self._pool.submit(remove))
-
-    def wait(self, timeout: float = 300.0) -> list[BaseException]:
-        """Every removal handed off so far finished; the errors they raised."""
-        done, _ = concurrent.futures.wait(self._pending, timeout=timeout)
-        return [error for future in done if (error := future.exception()) is not None]
-
-
 class ScenarioRun:
     def __init__(self, scenario: Scenario, combination: Combination, image_set: ImageSet, session: str, item: str,
-                 keep: bool = False, complete_logs: bool = False, removals: Removals | None = None):
+                 keep: bool = False, complete_logs: bool = False):
         self.scenario = scenario
         self.combination = combination
         self.images = image_set
         self.client = image_set.client
         self.labels = ownership_labels(session, item, kept=keep)
         self.keep = keep
-        self.removals = removals
-        """Where the removal goes once the run is done (None: at once, before execute() returns)."""
         self.complete_logs = complete_logs
         """Wait until the logs are complete before observing, so two runs record the same lines (drift)."""
         self.containers: dict[str, NodeContainer] = {}
@@ -177,9 +156,7 @@ class ScenarioRun:
             return RunResult(the_plan, server_versions, verdict, observed, transcripts, time.monotonic() - started,
                              health)
         finally:
-            if not self.keep and self.removals is not None:
-                self.removals.submit(self.remove)
-            elif not self.keep:
+            if not self.keep:
                 with self._stage("remove"):
                     self.remove()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests.exceptions
 
 from harness.load.scenario import Scenario, ScenarioError, load_scenario, unknown_version_key_problems
 from harness.plan.versions import Combination, MatrixError, known_labels, selected_combinations
@@ -34,6 +35,10 @@ class ScenarioFile(pytest.File):
         for combo in combos:
             yield ScenarioItem.from_parent(self, name=f"{self.path.stem}[{combo.label}]", scenario=scenario,
                                            combo=combo)
+
+
+ENGINE_GONE = (requests.exceptions.Timeout, requests.exceptions.ConnectionError)
+"""What the Docker SDK raises when the engine does not answer within the client's timeout (120 s) or at all."""
 
 
 class ScenarioFailure(Exception):
@@ -65,10 +70,17 @@ class ScenarioItem(pytest.Item):
         from harness.report.failure import failure_text
 
         state = state_of(self.config)
+        if state.engine_stopped:
+            raise ScenarioFailure(f"not run: {state.engine_stopped}")
         run = ScenarioRun(self.scenario, self.combo, state.image_set(), state.session, self.nodeid,
-                          keep=state.keep, complete_logs=bool(state.observations),
-                          removals=state.removal_queue())
-        result = run.execute()
+                          keep=state.keep, complete_logs=bool(state.observations))
+        try:
+            result = run.execute()
+        except ENGINE_GONE as exc:
+            state.engine_stopped = (f"the Docker engine stopped answering ({type(exc).__name__}: {exc}); this "
+                                    "process's remaining items fail without running (restart dockerd; Docker 20.10 "
+                                    "can deadlock in its network code, moby/moby#46661)")
+            raise ScenarioFailure(f"{self.nodeid}: {state.engine_stopped}") from None
         if state.keep:
             print(_keep_text(run, result.plan))
         for family, version in result.server_versions.items():

@@ -168,9 +168,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = state_of(session.config)
-    if state.removals is not None:
-        for error in state.removals.wait():
-            print(f"mailhops: a removal failed ({type(error).__name__}: {error}); the session's sweep follows")
     if state.docker is not None and not state.keep:
         from harness.provision.labels import sweep
 

@@ -32,15 +32,8 @@ class RunState:
     started: float = 0.0
     timed: list[Any] = field(default_factory=list)
     """Each finished scenario item's seconds and worker (harness.report.timing.Timed), on the controller."""
-    removals: Any = None
-    """harness.pipeline.Removals: the items' containers and networks, removed after each item has ended."""
-
-    def removal_queue(self) -> Any:
-        if self.removals is None:
-            from harness.pipeline import Removals
-
-            self.removals = Removals()
-        return self.removals
+    engine_stopped: str | None = None
+    """Why the Docker engine is taken for gone (an API call timed out): later items fail at once."""
 
     def matrix(self) -> Matrix:
         """The labelled matrix, read once per process: where a major repeats, its images tell the versions."""
