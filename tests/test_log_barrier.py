@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from harness.kinds.dovecot.log import proxies_retry
 from harness.kinds.postfix.log import mail_in_queue
 from harness.load.scenario import load_scenario
 from harness.plan.topology import plan
-from harness.provision.probe import log_barrier, without_probe_lines
+from harness.provision.probe import log_barrier, probe_connection, without_probe_lines
 from tests.conftest import SCENARIOS
 
 
@@ -116,3 +117,19 @@ def test_a_ring_is_a_loop_and_a_chain_is_not() -> None:
     chain = load_scenario(SCENARIOS / "imap" / "trusted_front.yaml")
     assert plan(ring, {"dovecot": "2.4.1"}, "10.77.4.0/24").loops
     assert not plan(chain, {"dovecot": "2.4.1"}, "10.77.4.0/24").loops
+
+
+def test_probes_connect_from_ports_the_kernel_never_gives_a_client() -> None:
+    """The scenario's clients connect from the same address as the probes: a client given a port a probe had
+    used would have its lines dropped as the probe's."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        probes = [probe_connection("127.0.0.1", port, 2.0) for _ in range(20)]
+        client = socket.create_connection(("127.0.0.1", port), timeout=2.0)
+        try:
+            assert all(probe.getsockname()[1] < low for probe in probes)
+            assert client.getsockname()[1] >= low
+        finally:
+            for sock in [*probes, client]:
+                sock.close()

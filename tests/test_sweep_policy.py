@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import socket
+from types import SimpleNamespace
 
+import docker.errors
 import pytest
 
-from harness.provision.labels import KEPT, OWNER, SESSION, owner, should_remove
+from harness.provision.labels import KEPT, OWNER, SESSION, owner, should_remove, sweep
 
 LIVE = {SESSION: "s1", OWNER: owner()}
 DEAD = {SESSION: "s2", OWNER: "host-that-is-gone:1"}
@@ -38,3 +40,37 @@ def test_a_dead_owner_on_this_host_is_swept_by_every_sweep() -> None:
 def test_a_session_sweeps_only_its_own() -> None:
     assert should_remove(LIVE, "s1", everything=False, with_kept=False)
     assert not should_remove(LIVE, "other", everything=False, with_kept=False)
+
+
+class _Engine:
+    """The low-level API calls sweep makes; removing the first container is refused as already in progress."""
+
+    def __init__(self, refusal: docker.errors.APIError):
+        self.refusal = refusal
+        self.removed: list[str] = []
+
+    def containers(self, all: bool, filters: dict[str, str]) -> list[dict[str, object]]:  # noqa: A002 - the SDK's
+        return [{"Id": "busy", "Labels": DEAD}, {"Id": "idle", "Labels": DEAD}]
+
+    def networks(self, filters: dict[str, str]) -> list[dict[str, object]]:
+        return []
+
+    def remove_container(self, container: str, force: bool, v: bool) -> None:
+        if container == "busy":
+            raise self.refusal
+        self.removed.append(container)
+
+
+def _refusal(status: int, text: str) -> docker.errors.APIError:
+    return docker.errors.APIError(text, response=SimpleNamespace(status_code=status, reason=text))  # type: ignore[arg-type]
+
+
+def test_a_container_already_being_removed_is_left_to_that_removal() -> None:
+    engine = _Engine(_refusal(409, "removal of container busy is already in progress"))
+    assert sweep(SimpleNamespace(api=engine), everything=True) == 1  # type: ignore[arg-type]
+    assert engine.removed == ["idle"]
+
+
+def test_any_other_refusal_is_raised() -> None:
+    with pytest.raises(docker.errors.APIError):
+        sweep(SimpleNamespace(api=_Engine(_refusal(500, "driver failed"))), everything=True)  # type: ignore[arg-type]

@@ -40,6 +40,9 @@ def _owner_alive(value: str) -> bool:
     return True
 
 
+CONFLICT = 409
+
+
 def sweep(client: docker.DockerClient, *, only_session: str | None = None, everything: bool = False,
           with_kept: bool = False) -> int:
     """Remove labelled containers and networks: of one session, of dead owners (and, `with_kept`, what `--keep`
@@ -50,9 +53,14 @@ def sweep(client: docker.DockerClient, *, only_session: str | None = None, every
     removed = 0
     for container in labelled_containers(client):
         if should_remove(container.get("Labels") or {}, only_session, everything, with_kept):
-            with contextlib.suppress(docker.errors.NotFound):
+            try:
                 client.api.remove_container(container["Id"], force=True, v=True)
                 removed += 1
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                if exc.status_code != CONFLICT:  # 409: "removal ... is already in progress" (going away)
+                    raise
     for network in labelled_networks(client):
         if should_remove(network.get("Labels") or {}, only_session, everything, with_kept):
             # NotFound: gone already; APIError: still has endpoints of a live run.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import random
 import re
 import socket
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
@@ -24,7 +27,7 @@ def read_greeting(address: str, port: int, timeout: float = 2.0,
     """Connect and read one line, or None when nothing answers yet. `on_connect` gets the probe's own address
     and port, so the lines a server logs about the probe can be told from the scenario's."""
     try:
-        with socket.create_connection((address, port), timeout=timeout) as sock:
+        with probe_connection(address, port, timeout) as sock:
             if on_connect is not None:
                 own_address, own_port = sock.getsockname()[:2]
                 on_connect(own_address, own_port)
@@ -38,6 +41,38 @@ def read_greeting(address: str, port: int, timeout: float = 2.0,
     except OSError:
         return None
     return data.decode(errors="replace").strip() or None
+
+
+def probe_connection(address: str, port: int, timeout: float) -> socket.socket:
+    """A connection from a source port the kernel never hands out (below its ephemeral range): the scenario's
+    clients connect from the same address, and a client given a port a probe had used would have its lines
+    dropped with the probe's (seen once in a soak: a submission client's XCLIENT line went missing)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    for source_port in random.sample(PROBE_PORTS, PORT_ATTEMPTS):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", source_port))
+            sock.connect((address, port))
+            return sock
+        except OSError as exc:
+            sock.close()
+            if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+                raise
+    raise OSError(errno.EADDRINUSE, f"no free probe port after {PORT_ATTEMPTS} tries")
+
+
+def _probe_ports() -> range:
+    """1024 up to the kernel's ephemeral range (ip_local_port_range; Linux's default starts at 32768)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(1024, max(low, 1024 + PORT_ATTEMPTS))
+
+
+PORT_ATTEMPTS = 20
+PROBE_PORTS = _probe_ports()
 
 
 def probe_line_pattern(probes: Iterable[tuple[str, int]]) -> re.Pattern[str] | None:
