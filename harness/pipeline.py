@@ -29,6 +29,7 @@ from harness.observe.settle import BARRIER_TIMEOUT_S, QUIET_S, settle, wait_for_
 from harness.plan.topology import NodePlan, Plan, plan
 from harness.plan.versions import Combination, ServerRelease
 from harness.provision.container import NodeContainer, NodeStartError
+from harness.provision.endpoints import EndpointTurns
 from harness.provision.images import ImageSet
 from harness.provision.labels import ownership_labels
 from harness.provision.probe import wait_until
@@ -206,7 +207,8 @@ class ScenarioRun:
 
     def remove(self) -> None:
         names = [container.docker_name for container in self.containers.values()]
-        _all_at_once([container.remove for container in self.containers.values()])
+        turns = EndpointTurns(self.client, self.network.id) if self.network is not None else None
+        _all_at_once([functools.partial(container.remove, turns) for container in self.containers.values()])
         if self.network is not None:
             remove_network(self.network, names)
 
@@ -239,8 +241,8 @@ class ScenarioRun:
                 kind = registry.get(node.kind)
                 spec = kind.container_spec(node, the_plan, self.node_images[node.name], self.labels)
                 self.containers[node.name] = NodeContainer(spec, self.network)
-        with self._stage("start"):
-            _all_at_once([container.start for container in self.containers.values()])
+        with self._stage("start"), EndpointTurns(self.client, self.network.id).following_connects() as turns:
+            _all_at_once([functools.partial(container.start, turns) for container in self.containers.values()])
         with self._stage("ready"):
             _all_at_once([functools.partial(self._wait_ready, node) for node in the_plan.nodes.values()])
 

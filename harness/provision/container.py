@@ -9,11 +9,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 import docker
 from docker.models.networks import Network
 from testcontainers.core.container import DockerContainer
 
+from harness.provision.endpoints import EndpointTurns
 from harness.provision.labels import SCENARIO
 from harness.provision.probe import log_barrier, read_greeting, wait_until, without_probe_lines
 from harness.provision.spec import ContainerSpec
@@ -28,6 +30,28 @@ def container_name(spec: ContainerSpec) -> str:
     item = spec.labels.get(SCENARIO, "").rpartition("::")[2]  # `trusted_front[dovecot-2.4.1]` of the node id
     scenario = re.sub(r"[^a-zA-Z0-9_.-]+", "-", item).strip("-.")[:60].strip("-.")
     return f"mailhops-{scenario + '-' if scenario else ''}{spec.name}-{uuid.uuid4().hex[:6]}"
+
+
+class _TurnTakingDocker:
+    """testcontainers' Docker client for one container, whose start waits for the network's endpoint turn."""
+
+    def __init__(self, client: Any, turns: EndpointTurns):
+        self._client = client
+        self._turns = turns
+
+    def start(self, container: Any) -> None:
+        self._turns.creating(container.id, lambda: self._client.start(container))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class _NodeDockerContainer(DockerContainer):
+    turns: EndpointTurns | None = None
+
+    def get_docker_client(self) -> Any:
+        client = super().get_docker_client()
+        return _TurnTakingDocker(client, self.turns) if self.turns is not None else client
 
 
 class LogFollower:
@@ -74,9 +98,10 @@ class NodeContainer:
 
     def __init__(self, spec: ContainerSpec, network: Network):
         self.spec = spec
+        self._network = network
         endpoint = network.client.api.create_endpoint_config(ipv4_address=spec.address,
                                                              ipv6_address=spec.address6)
-        container = DockerContainer(spec.image, command=list(spec.command))
+        container = _NodeDockerContainer(spec.image, command=list(spec.command))
         for key, value in spec.env.items():
             container.with_env(key, value)
         for path, data in spec.files.items():
@@ -130,7 +155,9 @@ class NodeContainer:
         return "".join(line for line in log.splitlines(keepends=True)
                        if not any(marker in line for marker in self.own_markers))
 
-    def start(self) -> None:
+    def start(self, turns: EndpointTurns | None = None) -> None:
+        """Created and started (with `turns`: the endpoint created in the network's turn, see endpoints.py)."""
+        self._container.turns = turns
         self._container.start()
         wrapped = self._container.get_wrapped_container()
         self._log = LogFollower(wrapped.logs(stdout=True, stderr=True, stream=True, follow=True))
@@ -174,8 +201,13 @@ class NodeContainer:
             return False
         return wrapped.status == "running"
 
-    def remove(self) -> None:
+    def remove(self, turns: EndpointTurns | None = None) -> None:
+        """Removed with its anonymous volumes; with `turns`, disconnected from the network in its turn first."""
         wrapped = self._container.get_wrapped_container()
-        if wrapped is not None:
-            with contextlib.suppress(docker.errors.NotFound):
-                wrapped.remove(force=True, v=True)  # and the anonymous volumes an image declares
+        if wrapped is None:
+            return
+        if turns is not None:
+            with contextlib.suppress(docker.errors.APIError):  # gone, or no endpoint left (it exited)
+                turns.deleting(lambda: self._network.disconnect(wrapped.id, force=True))
+        with contextlib.suppress(docker.errors.NotFound):
+            wrapped.remove(force=True, v=True)
