@@ -19,11 +19,29 @@ if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; 
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
 fi
 
+deadline=$(( $(date +%s) + timeout_s ))
 log="${MAILHOPS_DOCKERD_LOG:-/var/log/mailhops-dockerd.log}"
+
+# A dockerd that runs but does not answer is starting or stopping: wait until it answers or is gone (a second
+# one started beside a stopping one fails on its pid file).
+if pgrep -x dockerd >/dev/null 2>&1; then
+    echo "ensure-docker: a dockerd runs but does not answer yet; waiting for it to answer or stop"
+    while pgrep -x dockerd >/dev/null 2>&1 && ! engine_answers; do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            echo "ensure-docker: the running dockerd neither answered nor stopped within ${timeout_s}s" >&2
+            exit 1
+        fi
+        sleep 1
+    done
+    if engine_answers; then
+        echo "ensure-docker: engine answers ($(docker version --format '{{.Server.Version}}'))"
+        exit 0
+    fi
+fi
+
 echo "ensure-docker: starting dockerd (log: $log)"
 as_root sh -c "nohup dockerd >'$log' 2>&1 &"
 
-deadline=$(( $(date +%s) + timeout_s ))
 until engine_answers; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
         echo "ensure-docker: the Docker engine did not answer within ${timeout_s}s; last lines of $log:" >&2
