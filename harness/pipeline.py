@@ -42,11 +42,10 @@ PARALLEL_CALLS = 16
 
 
 def remove_network(network: Network, names: Sequence[str] = ()) -> None:
-    """Remove the network once the engine has let go of its containers: Docker 20.10 can answer a forced
-    container removal before the container's endpoint is gone, and then refuses the network ("has active
-    endpoints", seen once in a soak run, with no container left in the network's inspect). Endpoints still
-    held, and those of the scenario's own containers by name (a stale endpoint is only reachable by its
-    name), are disconnected by force; retried for a few seconds."""
+    """Remove the network once the engine has let go of its containers. A refusal for "active endpoints" is
+    retried for a few seconds, disconnecting by force the endpoints the network still lists and the scenario's
+    containers by name. What such a refusal was in soaks, a count of endpoints gone wrong in the engine, the
+    endpoint turns prevent (harness/provision/endpoints.py); this stays for an endpoint really left behind."""
     failure: list[docker.errors.APIError] = []
 
     def removed() -> bool:
