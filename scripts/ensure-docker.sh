@@ -5,6 +5,8 @@ set -euo pipefail
 timeout_s="${MAILHOPS_DOCKER_TIMEOUT:-90}"
 
 engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
+say_it_answers() { echo "ensure-docker: engine answers ($(docker version --format '{{.Server.Version}}'))"; }
+past_deadline() { [ "$(date +%s)" -ge "$deadline" ]; }
 
 if engine_answers; then
     echo "ensure-docker: engine already answers"
@@ -27,14 +29,14 @@ log="${MAILHOPS_DOCKERD_LOG:-/var/log/mailhops-dockerd.log}"
 if pgrep -x dockerd >/dev/null 2>&1; then
     echo "ensure-docker: a dockerd runs but does not answer yet; waiting for it to answer or stop"
     while pgrep -x dockerd >/dev/null 2>&1 && ! engine_answers; do
-        if [ "$(date +%s)" -ge "$deadline" ]; then
+        if past_deadline; then
             echo "ensure-docker: the running dockerd neither answered nor stopped within ${timeout_s}s" >&2
             exit 1
         fi
         sleep 1
     done
     if engine_answers; then
-        echo "ensure-docker: engine answers ($(docker version --format '{{.Server.Version}}'))"
+        say_it_answers
         exit 0
     fi
 fi
@@ -43,11 +45,11 @@ echo "ensure-docker: starting dockerd (log: $log)"
 as_root sh -c "nohup dockerd >'$log' 2>&1 &"
 
 until engine_answers; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
+    if past_deadline; then
         echo "ensure-docker: the Docker engine did not answer within ${timeout_s}s; last lines of $log:" >&2
         as_root tail -n 20 "$log" >&2 || true
         exit 1
     fi
     sleep 1
 done
-echo "ensure-docker: engine answers ($(docker version --format '{{.Server.Version}}'))"
+say_it_answers
